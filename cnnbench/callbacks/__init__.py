@@ -1,0 +1,7 @@
+"""Callbacks the CLI adds to every run: checkpoints, config saving, prediction writing."""
+
+from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint, find_best
+from cnnbench.callbacks.predictions import PredictionCSVWriter
+from cnnbench.callbacks.run_config import SaveRunConfig
+
+__all__ = ["LatestCheckpoint", "PredictionCSVWriter", "SaveRunConfig", "best_checkpoint", "find_best"]

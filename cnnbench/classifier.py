@@ -1,0 +1,152 @@
+"""The classifier base every architecture shares: loss, metrics, optimizer and LR schedule."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from cnnbench.optim import WarmupCosineLR, param_groups
+
+OptimizerName = Literal["sgd", "adam", "adamw"]
+
+
+class ImageClassifier(LightningModule):
+    """Base LightningModule: subclasses set ``self.backbone`` (an ``nn.Module`` mapping images to logits).
+
+    ``num_classes``, ``in_channels`` and ``input_size`` are linked from the data module by the CLI,
+    so configs never state them.
+
+    Args:
+        num_classes: Number of output classes.
+        in_channels: Channels of the input images (1 for grayscale).
+        input_size: Side of the (square) input images.
+        optimizer: ``sgd`` (momentum, optional Nesterov), ``adam`` or ``adamw``.
+        lr: Peak learning rate (reached after warmup).
+        momentum: SGD momentum.
+        nesterov: Nesterov momentum for SGD.
+        weight_decay: Weight decay of conv/linear weights.
+        decay_norm_and_bias: Also decay biases and normalization weights (off by default).
+        lr_schedule: ``cosine`` decay after warmup, or ``constant``.
+        warmup_epochs: Linear warmup length in epochs (fractions allowed; 0 disables).
+        min_lr_ratio: Final LR of the cosine as a fraction of ``lr``.
+        label_smoothing: Label smoothing of the cross-entropy loss.
+    """
+
+    arch_name: ClassVar[str] = "classifier"
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        input_size: int = 32,
+        optimizer: OptimizerName = "sgd",
+        lr: float = 0.05,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        weight_decay: float = 5e-4,
+        decay_norm_and_bias: bool = False,
+        lr_schedule: Literal["cosine", "constant"] = "cosine",
+        warmup_epochs: float = 1.0,
+        min_lr_ratio: float = 0.0,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.backbone: nn.Module = nn.Identity()
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+        top5 = min(5, num_classes)
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc_top5 = MulticlassAccuracy(num_classes, top_k=top5, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc_top5 = MulticlassAccuracy(num_classes, top_k=top5, average="micro")
+        self.val_acc_best = MaxMetric()
+        # Metric states are not in state_dict by default; the best accuracy must survive a resume.
+        self.val_acc_best.persistent(True)
+
+    @property
+    def backbone_kwargs(self) -> dict[str, int]:
+        """The input/output shape arguments every backbone factory takes."""
+        hp = self.hparams
+        return {"num_classes": hp.num_classes, "in_channels": hp.in_channels, "image_size": hp.input_size}
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.backbone(x)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = self.criterion(logits, labels)
+        self.train_loss.update(loss.detach(), weight=labels.numel())
+        self.train_acc.update(logits.detach(), labels)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        return loss
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: Literal["val", "test"]) -> None:
+        images, labels = batch
+        logits = self(images)
+        loss = self.criterion(logits, labels)
+        mean_loss: MeanMetric = getattr(self, f"{stage}_loss")
+        acc: MulticlassAccuracy = getattr(self, f"{stage}_acc")
+        acc_top5: MulticlassAccuracy = getattr(self, f"{stage}_acc_top5")
+        mean_loss.update(loss, weight=labels.numel())
+        acc.update(logits, labels)
+        acc_top5.update(logits, labels)
+        self.log(f"{stage}/loss", mean_loss, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/acc", acc, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/acc_top5", acc_top5, on_epoch=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        # compute() here syncs across DDP ranks; Lightning resets val_acc after this hook.
+        if not self.trainer.sanity_checking:
+            self.val_acc_best.update(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        probs = torch.softmax(self(images), dim=1)
+        return {"preds": probs.argmax(dim=1), "probs": probs}
+
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
+        hp = self.hparams
+        groups = param_groups(self, hp.weight_decay, hp.decay_norm_and_bias)
+        if hp.optimizer == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
+        elif hp.optimizer == "adam":
+            optimizer = torch.optim.Adam(groups, lr=hp.lr)
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=hp.lr)
+
+        # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it).
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches)
+        scheduler = WarmupCosineLR(
+            optimizer,
+            total_steps=total_steps,
+            warmup_steps=round(hp.warmup_epochs * steps_per_epoch),
+            min_lr_ratio=hp.min_lr_ratio,
+            cosine=hp.lr_schedule == "cosine",
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def extra_repr_params(self) -> dict[str, Any]:
+        """Parameter count of the backbone, for run summaries."""
+        return {"params": sum(p.numel() for p in self.backbone.parameters())}

@@ -1,0 +1,211 @@
+"""``cnnbench``: the LightningCLI that trains, evaluates and predicts.
+
+Besides Lightning's own options it adds ``--run_name``, ``--checkpoint.*`` and ``--wandb.*``, and it
+decides where each run writes: ``<default_root_dir>/<run_name>/<run_id>/`` for ``fit`` (or the run
+folder of the checkpoint it resumes), and a ``<subcommand>-<time>/`` folder inside the evaluated
+run for ``validate``/``test``/``predict``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_info
+
+import cnnbench.models  # noqa: F401  (registers the model classes for subclass mode)
+from cnnbench.callbacks import LatestCheckpoint, PredictionCSVWriter, SaveRunConfig, best_checkpoint
+from cnnbench.classifier import ImageClassifier
+from cnnbench.data import ImageDataModule
+from cnnbench.errors import CnnbenchError
+from cnnbench.loggers import RunCSVLogger
+from cnnbench.runs import CHECKPOINT_DIR, new_run_id, resolve_checkpoint, run_dir_of
+
+
+@dataclass
+class CheckpointOptions:
+    """Checkpointing of ``fit``.
+
+    Args:
+        save_top_k: How many of the best checkpoints (by ``val/acc``) to keep.
+        last_every_n_steps: Also refresh ``last.ckpt`` every this many optimizer steps (0: epoch ends only).
+    """
+
+    save_top_k: int = 1
+    last_every_n_steps: int = 500
+
+
+@dataclass
+class WandbOptions:
+    """Weights & Biases logging (off unless enabled; set WANDB_MODE=offline to log without a server).
+
+    Args:
+        enabled: Log to W&B besides metrics.csv.
+        project: W&B project.
+        entity: W&B entity (user or team); None uses the default.
+        tags: Extra tags of the run.
+    """
+
+    enabled: bool = False
+    project: str = "cnnbench"
+    entity: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def model_classes() -> dict[str, type[ImageClassifier]]:
+    """Short name (``simple_cnn``) -> LightningModule class, for every ImageClassifier subclass."""
+    found: dict[str, type[ImageClassifier]] = {}
+    pending = list(ImageClassifier.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        found[cls.arch_name] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def expand_model_short_names(args: list[str]) -> list[str]:
+    """Rewrite ``--model simple_cnn`` (a registry name) to the class path jsonargparse understands."""
+    classes = model_classes()
+
+    def class_path(name: str) -> str:
+        cls = classes.get(name)
+        return f"{cls.__module__}.{cls.__qualname__}" if cls else name
+
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--model="):
+            arg = "--model=" + class_path(arg.split("=", 1)[1])
+        elif i > 0 and args[i - 1] == "--model":
+            arg = class_path(arg)
+        out.append(arg)
+    return out
+
+
+class CnnbenchCLI(LightningCLI):
+    """LightningCLI with cnnbench's models, data module, run folders and checkpoints."""
+
+    def __init__(self, args: ArgsType = None, run: bool = True) -> None:
+        super().__init__(
+            model_class=ImageClassifier,
+            datamodule_class=ImageDataModule,
+            subclass_mode_model=True,
+            save_config_callback=SaveRunConfig,
+            seed_everything_default=42,  # a fixed, visible seed rather than Lightning's random one
+            trainer_defaults={"default_root_dir": "checkpoints", "max_epochs": 10},
+            auto_configure_optimizers=False,  # the model's configure_optimizers holds the recipe
+            parser_kwargs={"description": "Train, evaluate and compare classic CNNs."},
+            args=args,
+            run=run,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        for source, target in (
+            ("num_classes", "num_classes"),
+            ("in_channels", "in_channels"),
+            ("image_size", "input_size"),
+        ):
+            parser.link_arguments(f"data.{source}", f"model.init_args.{target}", apply_on="instantiate")
+        parser.add_argument(
+            "--run_name", type=str | None, default=None, help="Run group folder name (default: <dataset>-<model>)."
+        )
+        parser.add_class_arguments(CheckpointOptions, "checkpoint")
+        parser.add_class_arguments(WandbOptions, "wandb")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        if args is None:
+            args = sys.argv[1:]
+        if isinstance(args, list):
+            args = expand_model_short_names(args)
+        super().parse_arguments(parser, args)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        subcommand = self.subcommand or "fit"
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        trainer_config = config["trainer"]
+        root = Path(trainer_config.get("default_root_dir") or "checkpoints")
+        run_name = config["run_name"] or f"{self.datamodule.dataset}-{self.model.arch_name}"
+
+        checkpoint = resolve_checkpoint(config.get("ckpt_path"), root / run_name)
+        if self.subcommand:
+            config["ckpt_path"] = str(checkpoint) if checkpoint else None
+        run_dir = run_dir_of(checkpoint) if checkpoint else None
+        if subcommand == "fit":
+            if run_dir is not None:
+                rank_zero_info(f"cnnbench: resuming run {run_dir} from {checkpoint}")
+            run_dir = run_dir or root / run_name / new_run_id()
+            log_dir = run_dir
+        else:
+            run_dir = run_dir or root / run_name / new_run_id()
+            log_dir = run_dir / f"{subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+        callbacks = _as_list(trainer_config.get("callbacks"))
+        if subcommand == "fit":
+            options: CheckpointOptions = config["checkpoint"]
+            ckpt_dir = run_dir / CHECKPOINT_DIR
+            callbacks += [
+                best_checkpoint(ckpt_dir, options.save_top_k),
+                LatestCheckpoint(ckpt_dir, options.last_every_n_steps),
+            ]
+        if subcommand == "predict":
+            callbacks.append(PredictionCSVWriter(log_dir / "predictions.csv", self.datamodule.classes))
+        if trainer_config.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(RichProgressBar())
+
+        loggers: list[Logger] = [RunCSVLogger(save_dir=log_dir.parent, name="", version=log_dir.name)]
+        loggers += [x for x in _as_list(trainer_config.get("logger")) if isinstance(x, Logger)]
+        wandb_logger = self._wandb_logger(config["wandb"], run_name, run_dir)
+        if wandb_logger is not None:
+            loggers.append(wandb_logger)
+
+        self.run_dir, self.log_dir = run_dir, log_dir
+        kwargs.update(default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers)
+        return super().instantiate_trainer(**kwargs)
+
+    def _wandb_logger(self, options: WandbOptions, run_name: str, run_dir: Path) -> Logger | None:
+        if not options.enabled:
+            return None
+        if os.environ.get("WANDB_MODE") == "disabled":
+            rank_zero_info("cnnbench: W&B is enabled in the config but WANDB_MODE=disabled; logging to CSV only.")
+            return None
+        from lightning.pytorch.loggers import WandbLogger
+
+        # One W&B run per run folder: the id is derived from the folder, so a resumed run continues it.
+        run_id = re.sub(r"[^A-Za-z0-9_-]", "-", f"{run_name}-{run_dir.name}")
+        return WandbLogger(
+            project=options.project,
+            entity=options.entity,
+            name=run_id,
+            id=run_id,
+            resume="allow",
+            save_dir=str(run_dir),
+            group=self.datamodule.dataset,
+            tags=[self.model.arch_name, self.datamodule.dataset, *options.tags],
+        )
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or isinstance(value, bool):
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def main(args: ArgsType = None) -> None:
+    """Console entry point: bad input ends with one line on stderr and exit status 2."""
+    try:
+        CnnbenchCLI(args=args)
+    except CnnbenchError as err:
+        print(f"cnnbench: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""One LightningDataModule for CIFAR-10 and Fashion-MNIST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from cnnbench.data.datasets import DATASETS, Split
+
+DatasetName = Literal["cifar10", "fashion_mnist"]
+Augment = Literal["none", "flip", "crop_flip"]
+
+# ITU-R 601 luma weights, the ones torchvision's Grayscale uses.
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+def to_grayscale(images: Tensor) -> Tensor:
+    """uint8 (N, 3, H, W) -> uint8 (N, 1, H, W)."""
+    return (images.float() * _LUMA).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+
+
+def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images, on the [0, 1] scale."""
+    pixels = images.transpose(0, 1).reshape(images.shape[1], -1).double() / 255.0
+    return pixels.mean(dim=1).tolist(), pixels.std(dim=1).tolist()
+
+
+class ImageTensorDataset(Dataset):
+    """A split held as one uint8 tensor; ``transform`` maps one uint8 CHW image to the model's input."""
+
+    def __init__(self, images: Tensor, labels: Tensor, transform: v2.Transform) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.transform(self.images[index]), self.labels[index]
+
+
+class ImageDataModule(LightningDataModule):
+    """CIFAR-10 or Fashion-MNIST from torchvision's on-disk layout.
+
+    Args:
+        dataset: ``cifar10`` or ``fashion_mnist``.
+        data_dir: Folder holding ``cifar-10-batches-py/`` or ``FashionMNIST/raw/``.
+        batch_size: Batch size of every split (per device under DDP).
+        num_workers: DataLoader worker processes.
+        val_size: Images held out of the official train split for validation (seeded split).
+        split_seed: Seed of the train/validation split (kept apart from the training seed).
+        subset: Fraction of the remaining train images to train on (1.0 = all).
+        augment: Training augmentation; ``None`` picks the dataset's default
+            (CIFAR-10: 4-pixel-padded random crop + horizontal flip; Fashion-MNIST: none).
+        grayscale: Convert images to one channel.
+        image_size: Resize images to this side (e.g. 224 for the classic AlexNet); ``None`` keeps them.
+        normalize: Standardize with the per-channel mean/std measured on the official train split.
+        download: Download missing files (needs internet).
+    """
+
+    def __init__(
+        self,
+        dataset: DatasetName = "cifar10",
+        data_dir: str = "data",
+        batch_size: int = 128,
+        num_workers: int = 2,
+        val_size: int = 5000,
+        split_seed: int = 0,
+        subset: float = 1.0,
+        augment: Augment | None = None,
+        grayscale: bool = False,
+        image_size: int | None = None,
+        normalize: bool = True,
+        download: bool = True,
+    ) -> None:
+        super().__init__()
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        if val_size < 1:
+            raise ValueError("val_size must be at least 1: the best checkpoint is chosen on validation accuracy")
+        if not 0.0 < subset <= 1.0:
+            raise ValueError(f"subset must be in (0, 1], got {subset}")
+        self.save_hyperparameters()
+        self.spec = DATASETS[dataset]
+        self.dataset = dataset
+        self.data_dir = Path(data_dir)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.augment: Augment = augment or self.spec.default_augment  # type: ignore[assignment]
+        self.mean: list[float] = []
+        self.std: list[float] = []
+        self.splits: dict[str, Split] = {}
+
+    # Shape facts the CLI links to the model, known before any file is read.
+    @property
+    def num_classes(self) -> int:
+        return len(self.spec.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return 1 if self.hparams.grayscale else self.spec.channels
+
+    @property
+    def image_size(self) -> int:
+        return self.hparams.image_size or self.spec.image_size
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.spec.classes)
+
+    def prepare_data(self) -> None:
+        self.spec.ensure_available(self.data_dir, self.hparams.download)
+
+    def setup(self, stage: str) -> None:
+        if self.splits:
+            return
+        self.spec.ensure_available(self.data_dir, download=False)
+        train_images, train_labels = self._load(train=True)
+        test_images, test_labels = self._load(train=False)
+        self.mean, self.std = channel_stats(train_images) if self.hparams.normalize else ([0.0], [1.0])
+
+        n = len(train_labels)
+        if self.hparams.val_size >= n:
+            raise ValueError(f"val_size={self.hparams.val_size} leaves no training images (train split has {n})")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.hparams.split_seed))
+        val_idx, train_idx = order[: self.hparams.val_size], order[self.hparams.val_size :]
+        train_idx = train_idx[: max(1, round(len(train_idx) * self.hparams.subset))]
+        self.splits = {
+            "train": (train_images[train_idx], train_labels[train_idx]),
+            "val": (train_images[val_idx], train_labels[val_idx]),
+            "test": (test_images, test_labels),
+        }
+
+    def _load(self, train: bool) -> Split:
+        images, labels = self.spec.load(self.data_dir, train)
+        if self.hparams.grayscale and images.shape[1] == 3:
+            images = to_grayscale(images)
+        return images, labels
+
+    def transform(self, train: bool) -> v2.Compose:
+        steps: list[v2.Transform] = []
+        if train and self.augment == "crop_flip":
+            steps.append(v2.RandomCrop(self.spec.image_size, padding=4))
+        if train and self.augment in ("flip", "crop_flip"):
+            steps.append(v2.RandomHorizontalFlip())
+        if self.image_size != self.spec.image_size:
+            steps.append(v2.Resize(self.image_size, antialias=True))
+        steps.append(v2.ToDtype(torch.float32, scale=True))
+        mean, std = self.mean or [0.0], self.std or [1.0]
+        steps.append(v2.Normalize(mean * (self.in_channels // len(mean)), std * (self.in_channels // len(std))))
+        return v2.Compose(steps)
+
+    def _loader(self, split: str, train: bool = False) -> DataLoader:
+        images, labels = self.splits[split]
+        return DataLoader(
+            ImageTensorDataset(images, labels, self.transform(train)),
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=False,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def state_dict(self) -> dict[str, Any]:
+        # Saved in every checkpoint, so predictions on new images can use the training normalization.
+        return {"mean": self.mean, "std": self.std, "classes": self.classes}

@@ -1,0 +1,214 @@
+"""End-to-end runs of the ``cnnbench`` CLI on tiny real-format data."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from cnnbench.callbacks.checkpoints import BEST_PATTERN
+from cnnbench.cli import CnnbenchCLI, main
+from cnnbench.optim import warmup_cosine_factor
+
+STEPS_PER_EPOCH = 5  # 100 train images - 20 validation, batch 16
+LR = 0.05
+
+
+def base_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
+    return [
+        "--model=simple_cnn",
+        f"--model.lr={LR}",
+        f"--data.data_dir={data_dir}",
+        "--data.val_size=20",
+        "--data.batch_size=16",
+        "--data.num_workers=0",
+        "--data.download=false",
+        f"--trainer.default_root_dir={root}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.accelerator=cpu",
+        *extra,
+    ]
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def column(rows: list[dict[str, str]], name: str) -> list[tuple[int, float]]:
+    return [(int(r["step"]), float(r[name])) for r in rows if r.get(name)]
+
+
+@pytest.fixture
+def fitted(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, CnnbenchCLI]:
+    """A 2-epoch fit; returns (data_dir, root, cli)."""
+    root = tmp_path / "runs"
+    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2")])
+    return cifar_dir, root, cli
+
+
+def test_fit_writes_one_run_folder_with_checkpoints_metrics_and_config(fitted) -> None:
+    _, root, cli = fitted
+    (run_dir,) = (root / "cifar10-simple_cnn").iterdir()
+    assert cli.run_dir == run_dir
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 1 and last["global_step"] == 2 * STEPS_PER_EPOCH
+    (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
+    rows = read_metrics(run_dir)
+    val_acc = [v for _, v in column(rows, "val/acc")]
+    epoch, acc = BEST_PATTERN.match(best.name).groups()
+    assert float(acc) == pytest.approx(max(val_acc), abs=1e-4)
+    assert int(epoch) == val_acc.index(max(val_acc))
+    for name in ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_top5", "val/acc_best", "train/lr"):
+        assert column(rows, name), f"{name} not logged"
+    assert [v for _, v in column(rows, "val/acc_best")] == [max(val_acc[: i + 1]) for i in range(len(val_acc))]
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["model"]["class_path"] == "cnnbench.models.simple_cnn.SimpleCNN"
+    assert config["seed_everything"] == 42
+
+
+def test_lr_follows_warmup_then_cosine_per_step(fitted) -> None:
+    _, root, _ = fitted
+    (run_dir,) = (root / "cifar10-simple_cnn").iterdir()
+    lrs = column(read_metrics(run_dir), "train/lr")
+    total = 2 * STEPS_PER_EPOCH
+    assert [s for s, _ in lrs] == list(range(total))
+    for step, lr in lrs:
+        assert lr == pytest.approx(LR * warmup_cosine_factor(step, total, STEPS_PER_EPOCH, 0.0, True))
+
+
+def test_resume_from_last_with_more_epochs_continues_the_run(fitted) -> None:
+    data_dir, root, first = fitted
+    best_before = torch.load(first.run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"][
+        "val_acc_best.max_value"
+    ]
+    cli = CnnbenchCLI(args=["fit", *base_args(data_dir, root, "--trainer.max_epochs=3", "--ckpt_path=last")])
+    assert cli.run_dir == first.run_dir
+    assert len(list((root / "cifar10-simple_cnn").iterdir())) == 1
+    assert cli.trainer.current_epoch == 3 and cli.trainer.global_step == 3 * STEPS_PER_EPOCH
+    assert (cli.run_dir / "config.yaml").exists() and (cli.run_dir / "config.resume-1.yaml").exists()
+
+    rows = read_metrics(cli.run_dir)
+    lrs = dict(column(rows, "train/lr"))
+    resumed_steps = [s for s, _ in column(rows, "train/lr") if s >= 2 * STEPS_PER_EPOCH]
+    assert resumed_steps == list(range(2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH))  # no gap, no repeat
+    total = 3 * STEPS_PER_EPOCH
+    for step in resumed_steps:
+        assert lrs[step] == pytest.approx(LR * warmup_cosine_factor(step, total, STEPS_PER_EPOCH, 0.0, True))
+    assert [int(r["epoch"]) for r in rows if r.get("val/acc")] == [0, 1, 2]
+    best_after = cli.model.val_acc_best.compute()
+    assert best_after >= best_before
+    assert float(column(rows, "val/acc_best")[-1][1]) == pytest.approx(float(best_after))
+
+
+def test_validate_best_checkpoint_reproduces_its_recorded_accuracy(fitted) -> None:
+    data_dir, root, first = fitted
+    (best,) = (first.run_dir / "checkpoints").glob("best-*.ckpt")
+    cli = CnnbenchCLI(args=["validate", *base_args(data_dir, root, "--ckpt_path=best")])
+    assert cli.log_dir.parent == first.run_dir and cli.log_dir.name.startswith("validate-")
+    (val_acc,) = [v for _, v in column(read_metrics(cli.log_dir), "val/acc")]
+    assert val_acc == pytest.approx(float(BEST_PATTERN.match(best.name)[2]), abs=1e-4)
+
+
+def test_test_and_predict_on_the_test_split(fitted) -> None:
+    data_dir, root, first = fitted
+    cli = CnnbenchCLI(args=["test", *base_args(data_dir, root, "--ckpt_path=best")])
+    (test_acc,) = [v for _, v in column(read_metrics(cli.log_dir), "test/acc")]
+    assert 0.0 <= test_acc <= 1.0
+
+    cli = CnnbenchCLI(args=["predict", *base_args(data_dir, root, "--ckpt_path=best")])
+    with open(cli.log_dir / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 30  # the test split
+    probs = [[float(r[k]) for k in r if k.startswith("p_")] for r in rows]
+    assert all(math.isclose(sum(p), 1.0, abs_tol=1e-4) for p in probs)
+    assert [int(r["pred"]) for r in rows] == [max(range(10), key=p.__getitem__) for p in probs]
+    # The predictions are those of the best weights: the test accuracy above, recomputed from the CSV.
+    labels = cli.datamodule.splits["test"][1].tolist()
+    assert sum(int(r["pred"]) == y for r, y in zip(rows, labels, strict=True)) / 30 == pytest.approx(test_acc)
+
+
+def test_two_runs_with_the_same_settings_get_separate_folders(cifar_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    args = ["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")]
+    first, second = CnnbenchCLI(args=args), CnnbenchCLI(args=args)
+    assert first.run_dir != second.run_dir
+    for cli in (first, second):
+        assert (cli.run_dir / "config.yaml").exists() and (cli.run_dir / "checkpoints" / "last.ckpt").exists()
+
+
+def test_print_config_round_trips(cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = base_args(cifar_dir, tmp_path / "runs", "--trainer.max_epochs=3", "--model.label_smoothing=0.1")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args, "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    config = tmp_path / "printed.yaml"
+    config.write_text(printed)
+    with pytest.raises(SystemExit):
+        main(["fit", f"--config={config}", "--print_config"])
+    assert capsys.readouterr().out == printed
+    parsed = yaml.safe_load(printed)
+    assert parsed["trainer"]["max_epochs"] == 3 and parsed["model"]["init_args"]["label_smoothing"] == 0.1
+
+
+def test_config_file_from_the_repo_builds_its_model(cifar_dir: Path, tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    cli = CnnbenchCLI(
+        args=[
+            f"--config={repo / 'configs/fashion_mnist/lenet.yaml'}",
+            f"--data.data_dir={tmp_path / 'fm'}",
+        ],
+        run=False,
+    )
+    assert type(cli.model).__name__ == "LeNet5"
+    assert (cli.model.hparams.in_channels, cli.model.hparams.input_size) == (1, 28)
+
+
+def test_unknown_config_key_fails_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model=simple_cnn", "--trainer.max_epoch=3"])
+    assert exit_info.value.code != 0
+    assert "max_epoch" in capsys.readouterr().err
+
+
+def test_missing_data_folder_fails_with_the_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "no-data"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base_args(missing, tmp_path / "runs")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"not found in {missing / 'cifar-10-batches-py'}" in err and "--data.data_dir" in err
+    assert "Traceback" not in err
+
+
+def test_resume_without_a_checkpoint_stops_instead_of_starting_over(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    root = tmp_path / "runs"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base_args(cifar_dir, root, "--ckpt_path=last")])
+    assert exit_info.value.code == 2
+    assert "no last checkpoint in any run under" in capsys.readouterr().err
+    assert not (root / "cifar10-simple_cnn").exists() or not any((root / "cifar10-simple_cnn").iterdir())
+
+
+def test_wandb_disabled_is_skipped_and_offline_writes_a_local_run(
+    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "runs"
+    args = ["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1", "--wandb.enabled=true")]
+    cli = CnnbenchCLI(args=args)  # WANDB_MODE=disabled (conftest)
+    assert [type(lg).__name__ for lg in cli.trainer.loggers] == ["RunCSVLogger"]
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cli = CnnbenchCLI(args=args)
+    assert [type(lg).__name__ for lg in cli.trainer.loggers] == ["RunCSVLogger", "WandbLogger"]
+    run_id = f"cifar10-simple_cnn-{cli.run_dir.name}"
+    assert list((cli.run_dir / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+
+from cnnbench.data import ImageDataModule, read_cifar10, read_fashion_mnist
+from cnnbench.errors import DatasetNotFoundError
+from tests.conftest import write_cifar10, write_fashion_mnist
+
+
+def test_cifar10_reader_returns_the_pickled_images_and_labels(tmp_path: Path) -> None:
+    written = write_cifar10(tmp_path)
+    images, labels = read_cifar10(tmp_path / "cifar-10-batches-py", train=True)
+    expected = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)])
+    assert images.dtype == torch.uint8 and images.shape == (100, 3, 32, 32)
+    assert np.array_equal(images.numpy(), expected)
+    assert labels.tolist() == np.concatenate([written[f"data_batch_{i}"][1] for i in range(1, 6)]).tolist()
+    test_images, _ = read_cifar10(tmp_path / "cifar-10-batches-py", train=False)
+    assert np.array_equal(test_images.numpy(), written["test_batch"][0])
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_fashion_mnist_reader_reads_plain_and_gzipped_idx(tmp_path: Path, compress: bool) -> None:
+    written = write_fashion_mnist(tmp_path, compress=compress)
+    images, labels = read_fashion_mnist(tmp_path / "FashionMNIST" / "raw", train=False)
+    assert images.shape == (30, 1, 28, 28)
+    assert np.array_equal(images[:, 0].numpy(), written["t10k"][0])
+    assert labels.tolist() == written["t10k"][1].tolist()
+
+
+def make_dm(data_dir: Path, **kwargs) -> ImageDataModule:
+    kwargs = {"data_dir": str(data_dir), "val_size": 20, "batch_size": 8, "num_workers": 0, "download": False} | kwargs
+    dm = ImageDataModule(**kwargs)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_split_is_seeded_disjoint_and_keeps_the_test_split(cifar_dir: Path) -> None:
+    dm = make_dm(cifar_dir)
+    train, val = dm.splits["train"][0], dm.splits["val"][0]
+    assert len(train) == 80 and len(val) == 20 and len(dm.splits["test"][0]) == 30
+    flat = lambda x: {bytes(img.numpy().tobytes()) for img in x}  # noqa: E731
+    assert not flat(train) & flat(val)
+    assert torch.equal(make_dm(cifar_dir).splits["val"][0], val)
+    assert not torch.equal(make_dm(cifar_dir, split_seed=1).splits["val"][0], val)
+
+
+def test_subset_takes_a_fraction_of_the_train_images(cifar_dir: Path) -> None:
+    dm = make_dm(cifar_dir, subset=0.25)
+    assert len(dm.splits["train"][1]) == 20
+    assert len(dm.splits["val"][1]) == 20
+
+
+def test_normalization_stats_are_measured_on_the_train_split(cifar_dir: Path) -> None:
+    dm = make_dm(cifar_dir, augment="none")
+    images, _ = read_cifar10(cifar_dir / "cifar-10-batches-py", train=True)
+    pixels = images.numpy().astype(np.float64) / 255
+    assert np.allclose(dm.mean, pixels.mean(axis=(0, 2, 3)))
+    assert np.allclose(dm.std, pixels.std(axis=(0, 2, 3), ddof=1))
+    batch = torch.cat([x for x, _ in dm.train_dataloader()] + [x for x, _ in dm.val_dataloader()])
+    assert batch.mean(dim=(0, 2, 3)).abs().max() < 1e-4
+
+
+def test_grayscale_and_resize_change_the_inputs_and_the_shape_facts(cifar_dir: Path) -> None:
+    dm = make_dm(cifar_dir, grayscale=True, image_size=40)
+    x, y = next(iter(dm.val_dataloader()))
+    assert x.shape == (8, 1, 40, 40) and y.dtype == torch.int64
+    assert (dm.num_classes, dm.in_channels, dm.image_size) == (10, 1, 40)
+
+
+def test_augmentation_is_random_in_train_and_absent_in_evaluation(cifar_dir: Path) -> None:
+    dm = make_dm(cifar_dir)
+    assert dm.augment == "crop_flip"
+    images = dm.splits["train"][0][:16]
+    train_tf, eval_tf = dm.transform(train=True), dm.transform(train=False)
+    torch.manual_seed(0)
+    first = torch.stack([train_tf(img) for img in images])
+    second = torch.stack([train_tf(img) for img in images])
+    assert not torch.equal(first, second)
+    assert torch.equal(torch.stack([eval_tf(img) for img in images]), torch.stack([eval_tf(img) for img in images]))
+
+
+def test_fashion_mnist_defaults(fmnist_dir: Path) -> None:
+    dm = make_dm(fmnist_dir, dataset="fashion_mnist")
+    x, _ = next(iter(dm.train_dataloader()))
+    assert x.shape == (8, 1, 28, 28) and dm.augment == "none"
+    assert dm.classes[0] == "T-shirt/top" and len(dm.classes) == 10
+
+
+def test_missing_data_offline_raises_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args, **kwargs):
+        raise URLError("no network (test)")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    dm = ImageDataModule(data_dir=str(tmp_path / "nowhere"), download=True)
+    with pytest.raises(DatasetNotFoundError) as err:
+        dm.prepare_data()
+    message = str(err.value)
+    assert str(tmp_path / "nowhere" / "cifar-10-batches-py") in message
+    assert "data_batch_1" in message and "--data.data_dir" in message and "download failed" in message
+
+
+def test_partial_data_folder_names_the_missing_files(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"missing: data_batch_3\)"):
+        ImageDataModule(data_dir=str(tmp_path), download=False).prepare_data()

@@ -23,7 +23,13 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 
 import cnnbench.models  # noqa: F401  (registers the model classes for subclass mode)
-from cnnbench.callbacks import LatestCheckpoint, PredictionCSVWriter, SaveRunConfig, best_checkpoint
+from cnnbench.callbacks import (
+    LatestCheckpoint,
+    PredictionCSVWriter,
+    RNGStateCheckpoint,
+    SaveRunConfig,
+    best_checkpoint,
+)
 from cnnbench.classifier import ImageClassifier
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import CnnbenchError
@@ -152,6 +158,7 @@ class CnnbenchCLI(LightningCLI):
             options: CheckpointOptions = config["checkpoint"]
             ckpt_dir = run_dir / CHECKPOINT_DIR
             callbacks += [
+                RNGStateCheckpoint(),
                 best_checkpoint(ckpt_dir, options.save_top_k),
                 LatestCheckpoint(ckpt_dir, options.last_every_n_steps),
             ]

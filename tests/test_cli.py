@@ -212,3 +212,18 @@ def test_wandb_disabled_is_skipped_and_offline_writes_a_local_run(
     assert [type(lg).__name__ for lg in cli.trainer.loggers] == ["RunCSVLogger", "WandbLogger"]
     run_id = f"cifar10-simple_cnn-{cli.run_dir.name}"
     assert list((cli.run_dir / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+
+
+def test_resume_at_an_epoch_boundary_gives_the_uninterrupted_weights(cifar_dir: Path, tmp_path: Path) -> None:
+    # Constant LR: the schedule does not depend on max_epochs, so both runs can be compared step for step.
+    common = ("--model.lr_schedule=constant", "--model.warmup_epochs=0", "--trainer.deterministic=true")
+    straight = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "a", "--trainer.max_epochs=3", *common)])
+    root = tmp_path / "b"
+    CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2", *common)])
+    resumed = CnnbenchCLI(
+        args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=3", "--ckpt_path=last", *common)]
+    )
+    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        assert torch.equal(tensor, actual[name]), name

@@ -2,6 +2,14 @@
 
 from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint, find_best
 from cnnbench.callbacks.predictions import PredictionCSVWriter
+from cnnbench.callbacks.rng import RNGStateCheckpoint
 from cnnbench.callbacks.run_config import SaveRunConfig
 
-__all__ = ["LatestCheckpoint", "PredictionCSVWriter", "SaveRunConfig", "best_checkpoint", "find_best"]
+__all__ = [
+    "LatestCheckpoint",
+    "PredictionCSVWriter",
+    "RNGStateCheckpoint",
+    "SaveRunConfig",
+    "best_checkpoint",
+    "find_best",
+]

@@ -108,7 +108,8 @@ class CnnbenchCLI(LightningCLI):
             seed_everything_default=42,  # a fixed, visible seed rather than Lightning's random one
             trainer_defaults={"default_root_dir": "checkpoints", "max_epochs": 10},
             auto_configure_optimizers=False,  # the model's configure_optimizers holds the recipe
-            parser_kwargs={"description": "Train, evaluate and compare classic CNNs."},
+            # No abbreviations: a misspelled prefix such as --trainer.max_epoch must fail, not match max_epochs.
+            parser_kwargs={"description": "Train, evaluate and compare classic CNNs.", "allow_abbrev": False},
             args=args,
             run=run,
         )
@@ -130,8 +131,9 @@ class CnnbenchCLI(LightningCLI):
         if args is None:
             args = sys.argv[1:]
         if isinstance(args, list):
-            args = expand_model_short_names(args)
-        super().parse_arguments(parser, args)
+            self.config = parser.parse_args(expand_model_short_names(args))
+        else:  # a dict or Namespace of options
+            self.config = parser.parse_object(args)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         subcommand = self.subcommand or "fit"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import urllib.request
 from pathlib import Path
+from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -82,6 +84,16 @@ def fmnist_dir(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     write_fashion_mnist(root)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the network: a download attempt fails at once, as on an offline machine."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise URLError("network disabled in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 @pytest.fixture(autouse=True)

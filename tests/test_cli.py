@@ -122,7 +122,9 @@ def test_test_and_predict_on_the_test_split(fitted) -> None:
     (test_acc,) = [v for _, v in column(read_metrics(cli.log_dir), "test/acc")]
     assert 0.0 <= test_acc <= 1.0
 
-    cli = CnnbenchCLI(args=["predict", *base_args(data_dir, root, "--ckpt_path=best")])
+    (best,) = (first.run_dir / "checkpoints").glob("best-*.ckpt")
+    cli = CnnbenchCLI(args=["predict", *base_args(data_dir, root, f"--ckpt_path={best}")])
+    assert cli.log_dir.parent == first.run_dir
     with open(cli.log_dir / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 30  # the test split
@@ -171,11 +173,13 @@ def test_config_file_from_the_repo_builds_its_model(cifar_dir: Path, tmp_path: P
     assert (cli.model.hparams.in_channels, cli.model.hparams.input_size) == (1, 28)
 
 
-def test_unknown_config_key_fails_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("bad_key", ["--trainer.max_epoch=3", "--trainer.max_epocs=3", "--data.batchsize=8"])
+def test_unknown_config_key_fails_naming_the_key(bad_key: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--model=simple_cnn", "--trainer.max_epoch=3"])
+        main(["fit", "--model=simple_cnn", bad_key])
     assert exit_info.value.code != 0
-    assert "max_epoch" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert bad_key.split("=")[0].lstrip("-") in err and "unrecognized arguments" in err
 
 
 def test_missing_data_folder_fails_with_the_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

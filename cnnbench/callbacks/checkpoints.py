@@ -59,7 +59,7 @@ class LatestCheckpoint(Checkpoint):
         if trainer.sanity_checking or trainer.fast_dev_run or self._last_saved_step == trainer.global_step:
             return
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
         trainer.strategy.barrier()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -112,9 +112,10 @@ class ImageClassifier(LightningModule):
         self._evaluate(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # a few batches of an untrained model: no best accuracy to record
+            return
         # compute() here syncs across DDP ranks; Lightning resets val_acc after this hook.
-        if not self.trainer.sanity_checking:
-            self.val_acc_best.update(self.val_acc.compute())
+        self.val_acc_best.update(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -146,7 +147,3 @@ class ImageClassifier(LightningModule):
             cosine=hp.lr_schedule == "cosine",
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def extra_repr_params(self) -> dict[str, Any]:
-        """Parameter count of the backbone, for run summaries."""
-        return {"params": sum(p.numel() for p in self.backbone.parameters())}

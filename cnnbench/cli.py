@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
@@ -136,48 +137,58 @@ class CnnbenchCLI(LightningCLI):
             self.config = parser.parse_object(args)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        subcommand = self.subcommand or "fit"
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        subcommand = self.subcommand or "fit"
         trainer_config = config["trainer"]
-        root = Path(trainer_config.get("default_root_dir") or "checkpoints")
         run_name = config["run_name"] or f"{self.datamodule.dataset}-{self.model.arch_name}"
+        self.run_dir, self.log_dir = self._run_folders(config, subcommand, trainer_config, run_name)
 
+        callbacks = _as_list(trainer_config.get("callbacks")) + self._run_callbacks(config, subcommand)
+        if trainer_config.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(RichProgressBar())
+
+        loggers: list[Logger] = [RunCSVLogger(save_dir=self.log_dir.parent, name="", version=self.log_dir.name)]
+        loggers += [x for x in _as_list(trainer_config.get("logger")) if isinstance(x, Logger)]
+        wandb_logger = self._wandb_logger(config["wandb"], run_name, self.run_dir)
+        if wandb_logger is not None:
+            loggers.append(wandb_logger)
+
+        kwargs.update(default_root_dir=str(self.run_dir), callbacks=callbacks, logger=loggers)
+        return super().instantiate_trainer(**kwargs)
+
+    def _run_folders(
+        self, config: Namespace, subcommand: str, trainer_config: Namespace, run_name: str
+    ) -> tuple[Path, Path]:
+        """(run folder, log folder). Also resolves ``--ckpt_path last|best`` to the file it names.
+
+        ``fit`` logs into a new run folder, or into the folder of the checkpoint it resumes;
+        the other subcommands log into ``<subcommand>-<time>/`` inside the run they evaluate.
+        """
+        root = Path(trainer_config.get("default_root_dir") or "checkpoints")
         checkpoint = resolve_checkpoint(config.get("ckpt_path"), root / run_name)
         if self.subcommand:
             config["ckpt_path"] = str(checkpoint) if checkpoint else None
         run_dir = run_dir_of(checkpoint) if checkpoint else None
+        if subcommand == "fit" and run_dir is not None:
+            rank_zero_info(f"cnnbench: resuming run {run_dir} from {checkpoint}")
+        run_dir = run_dir or root / run_name / new_run_id()
         if subcommand == "fit":
-            if run_dir is not None:
-                rank_zero_info(f"cnnbench: resuming run {run_dir} from {checkpoint}")
-            run_dir = run_dir or root / run_name / new_run_id()
-            log_dir = run_dir
-        else:
-            run_dir = run_dir or root / run_name / new_run_id()
-            log_dir = run_dir / f"{subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
+            return run_dir, run_dir
+        return run_dir, run_dir / f"{subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
 
-        callbacks = _as_list(trainer_config.get("callbacks"))
+    def _run_callbacks(self, config: Namespace, subcommand: str) -> list[Callback]:
+        """The callbacks cnnbench adds to the user's: checkpoints for ``fit``, a CSV writer for ``predict``."""
         if subcommand == "fit":
             options: CheckpointOptions = config["checkpoint"]
-            ckpt_dir = run_dir / CHECKPOINT_DIR
-            callbacks += [
+            ckpt_dir = self.run_dir / CHECKPOINT_DIR
+            return [
                 RNGStateCheckpoint(),
                 best_checkpoint(ckpt_dir, options.save_top_k),
                 LatestCheckpoint(ckpt_dir, options.last_every_n_steps),
             ]
         if subcommand == "predict":
-            callbacks.append(PredictionCSVWriter(log_dir / "predictions.csv", self.datamodule.classes))
-        if trainer_config.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
-            callbacks.append(RichProgressBar())
-
-        loggers: list[Logger] = [RunCSVLogger(save_dir=log_dir.parent, name="", version=log_dir.name)]
-        loggers += [x for x in _as_list(trainer_config.get("logger")) if isinstance(x, Logger)]
-        wandb_logger = self._wandb_logger(config["wandb"], run_name, run_dir)
-        if wandb_logger is not None:
-            loggers.append(wandb_logger)
-
-        self.run_dir, self.log_dir = run_dir, log_dir
-        kwargs.update(default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers)
-        return super().instantiate_trainer(**kwargs)
+            return [PredictionCSVWriter(self.log_dir / "predictions.csv", self.datamodule.classes)]
+        return []
 
     def _wandb_logger(self, options: WandbOptions, run_name: str, run_dir: Path) -> Logger | None:
         if not options.enabled:

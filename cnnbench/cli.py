@@ -141,7 +141,7 @@ class CnnbenchCLI(LightningCLI):
         subcommand = self.subcommand or "fit"
         trainer_config = config["trainer"]
         run_name = config["run_name"] or f"{self.datamodule.dataset}-{self.model.arch_name}"
-        self.run_dir, self.log_dir = self._run_folders(config, subcommand, trainer_config, run_name)
+        self.run_dir, self.log_dir = self._run_folders(config, subcommand, run_name)
 
         callbacks = _as_list(trainer_config.get("callbacks")) + self._run_callbacks(config, subcommand)
         if trainer_config.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
@@ -156,15 +156,13 @@ class CnnbenchCLI(LightningCLI):
         kwargs.update(default_root_dir=str(self.run_dir), callbacks=callbacks, logger=loggers)
         return super().instantiate_trainer(**kwargs)
 
-    def _run_folders(
-        self, config: Namespace, subcommand: str, trainer_config: Namespace, run_name: str
-    ) -> tuple[Path, Path]:
+    def _run_folders(self, config: Namespace, subcommand: str, run_name: str) -> tuple[Path, Path]:
         """(run folder, log folder). Also resolves ``--ckpt_path last|best`` to the file it names.
 
         ``fit`` logs into a new run folder, or into the folder of the checkpoint it resumes;
         the other subcommands log into ``<subcommand>-<time>/`` inside the run they evaluate.
         """
-        root = Path(trainer_config.get("default_root_dir") or "checkpoints")
+        root = Path(config["trainer"].get("default_root_dir") or "checkpoints")
         checkpoint = resolve_checkpoint(config.get("ckpt_path"), root / run_name)
         if self.subcommand:
             config["ckpt_path"] = str(checkpoint) if checkpoint else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -39,7 +39,8 @@ class ImageClassifier(LightningModule):
         label_smoothing: Label smoothing of the cross-entropy loss.
     """
 
-    arch_name: ClassVar[str] = "classifier"
+    #: Registry names this class trains, each with the init arguments that select it (``--model resnet18``).
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(
         self,
@@ -60,6 +61,9 @@ class ImageClassifier(LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.backbone: nn.Module = nn.Identity()
+        self.model_name = "identity"  # the registry name of the backbone; subclasses set both
+        # Lets Lightning's model summary show each layer's output size and the FLOPs.
+        self.example_input_array = torch.zeros(1, in_channels, input_size, input_size)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
         top5 = min(5, num_classes)

@@ -8,6 +8,7 @@ run for ``validate``/``test``/``predict``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -68,31 +69,37 @@ class WandbOptions:
     tags: list[str] = field(default_factory=list)
 
 
-def model_classes() -> dict[str, type[ImageClassifier]]:
-    """Short name (``simple_cnn``) -> LightningModule class, for every ImageClassifier subclass."""
-    found: dict[str, type[ImageClassifier]] = {}
+def model_variants() -> dict[str, tuple[type[ImageClassifier], dict[str, Any]]]:
+    """Registry name (``resnet18``) -> (LightningModule class, the init arguments that select it)."""
+    found: dict[str, tuple[type[ImageClassifier], dict[str, Any]]] = {}
     pending = list(ImageClassifier.__subclasses__())
     while pending:
         cls = pending.pop()
-        found[cls.arch_name] = cls
+        found.update({name: (cls, init_args) for name, init_args in cls.variants.items()})
         pending.extend(cls.__subclasses__())
     return found
 
 
 def expand_model_short_names(args: list[str]) -> list[str]:
-    """Rewrite ``--model simple_cnn`` (a registry name) to the class path jsonargparse understands."""
-    classes = model_classes()
+    """Rewrite ``--model resnet18`` (a registry name) to the class and init arguments jsonargparse understands.
 
-    def class_path(name: str) -> str:
-        cls = classes.get(name)
-        return f"{cls.__module__}.{cls.__qualname__}" if cls else name
+    The result is a JSON value, ``{"class_path": ..., "init_args": {"depth": 18}}``; jsonargparse keeps the
+    other init arguments of an earlier ``--config`` when the class is the same.
+    """
+    variants = model_variants()
+
+    def expand(value: str) -> str:
+        if value not in variants:
+            return value
+        cls, init_args = variants[value]
+        return json.dumps({"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args})
 
     out: list[str] = []
     for i, arg in enumerate(args):
         if arg.startswith("--model="):
-            arg = "--model=" + class_path(arg.split("=", 1)[1])
+            arg = "--model=" + expand(arg.split("=", 1)[1])
         elif i > 0 and args[i - 1] == "--model":
-            arg = class_path(arg)
+            arg = expand(arg)
         out.append(arg)
     return out
 
@@ -110,7 +117,10 @@ class CnnbenchCLI(LightningCLI):
             trainer_defaults={"default_root_dir": "checkpoints", "max_epochs": 10},
             auto_configure_optimizers=False,  # the model's configure_optimizers holds the recipe
             # No abbreviations: a misspelled prefix such as --trainer.max_epoch must fail, not match max_epochs.
-            parser_kwargs={"description": "Train, evaluate and compare classic CNNs.", "allow_abbrev": False},
+            parser_kwargs={
+                "description": "Train, evaluate and compare classic CNNs ('cnnbench models' lists the model zoo).",
+                "allow_abbrev": False,
+            },
             args=args,
             run=run,
         )
@@ -140,7 +150,7 @@ class CnnbenchCLI(LightningCLI):
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         subcommand = self.subcommand or "fit"
         trainer_config = config["trainer"]
-        run_name = config["run_name"] or f"{self.datamodule.dataset}-{self.model.arch_name}"
+        run_name = config["run_name"] or f"{self.datamodule.dataset}-{self.model.model_name}"
         self.run_dir, self.log_dir = self._run_folders(config, subcommand, run_name)
 
         callbacks = _as_list(trainer_config.get("callbacks")) + self._run_callbacks(config, subcommand)
@@ -206,7 +216,7 @@ class CnnbenchCLI(LightningCLI):
             resume="allow",
             save_dir=str(run_dir),
             group=self.datamodule.dataset,
-            tags=[self.model.arch_name, self.datamodule.dataset, *options.tags],
+            tags=[self.model.model_name, self.datamodule.dataset, *options.tags],
         )
 
 
@@ -216,10 +226,31 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def list_models_command(args: list[str]) -> None:
+    """``cnnbench models``: the model zoo with parameter counts and FLOPs at a dataset's input shape."""
+    import argparse
+
+    from cnnbench.data.datasets import DATASETS
+    from cnnbench.models.summary import model_table
+
+    parser = argparse.ArgumentParser(prog="cnnbench models", description=list_models_command.__doc__)
+    parser.add_argument("names", nargs="*", help="Models to show (default: all).")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cifar10", help="Input shape to count for.")
+    options = parser.parse_args(args)
+    unknown = sorted(set(options.names) - set(model_variants()))
+    if unknown:
+        raise CnnbenchError(f"unknown model(s) {', '.join(unknown)}; run 'cnnbench models' to list them")
+    print(model_table(options.dataset, options.names or None))
+
+
 def main(args: ArgsType = None) -> None:
     """Console entry point: bad input ends with one line on stderr and exit status 2."""
+    argv = sys.argv[1:] if args is None else args
     try:
-        CnnbenchCLI(args=args)
+        if isinstance(argv, list) and argv[:1] == ["models"]:
+            list_models_command(argv[1:])
+        else:
+            CnnbenchCLI(args=args)
     except CnnbenchError as err:
         print(f"cnnbench: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

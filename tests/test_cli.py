@@ -160,19 +160,6 @@ def test_print_config_round_trips(cifar_dir: Path, tmp_path: Path, capsys: pytes
     assert parsed["trainer"]["max_epochs"] == 3 and parsed["model"]["init_args"]["label_smoothing"] == 0.1
 
 
-def test_config_file_from_the_repo_builds_its_model(cifar_dir: Path, tmp_path: Path) -> None:
-    repo = Path(__file__).resolve().parents[1]
-    cli = CnnbenchCLI(
-        args=[
-            f"--config={repo / 'configs/fashion_mnist/lenet.yaml'}",
-            f"--data.data_dir={tmp_path / 'fm'}",
-        ],
-        run=False,
-    )
-    assert type(cli.model).__name__ == "LeNet5"
-    assert (cli.model.hparams.in_channels, cli.model.hparams.input_size) == (1, 28)
-
-
 @pytest.mark.parametrize("bad_key", ["--trainer.max_epoch=3", "--trainer.max_epocs=3", "--data.batchsize=8"])
 def test_unknown_config_key_fails_naming_the_key(bad_key: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -231,3 +218,24 @@ def test_resume_at_an_epoch_boundary_gives_the_uninterrupted_weights(cifar_dir: 
     assert expected.keys() == actual.keys()
     for name, tensor in expected.items():
         assert torch.equal(tensor, actual[name]), name
+
+
+def test_short_name_of_a_variant_selects_class_and_depth_and_names_the_run(cifar_dir: Path, tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    args = [f"--config={repo / 'configs/cifar10/resnet18.yaml'}", f"--data.data_dir={cifar_dir}"]
+    cli = CnnbenchCLI(args=[*args, "--model=resnet34", f"--trainer.default_root_dir={tmp_path}"], run=False)
+    assert type(cli.model).__name__ == "ResNet" and cli.model.hparams.depth == 34
+    assert cli.model.hparams.lr == 0.1 and cli.model.hparams.label_smoothing == 0.1  # the config's recipe stays
+    assert cli.run_dir.parent.name == "cifar10-resnet34"
+
+
+def test_models_command_lists_every_model_with_its_size(capsys: pytest.CaptureFixture) -> None:
+    from tests.model_params import EXPECTED_PARAMS
+
+    main(["models", "--dataset", "fashion_mnist"])
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()[2:]]
+    listed = {cells[1].strip(): int(cells[3].strip().replace(",", "")) for cells in rows}
+    assert listed == {name: EXPECTED_PARAMS[name][(1, 224 if name == "alexnet" else 28)] for name in EXPECTED_PARAMS}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["models", "resnet19"])
+    assert exit_info.value.code == 2 and "unknown model(s) resnet19" in capsys.readouterr().err

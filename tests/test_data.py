@@ -106,3 +106,18 @@ def test_partial_data_folder_names_the_missing_files(tmp_path: Path) -> None:
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
     with pytest.raises(DatasetNotFoundError, match=r"missing: data_batch_3\)"):
         ImageDataModule(data_dir=str(tmp_path), download=False).prepare_data()
+
+
+def test_given_mean_and_std_replace_the_measured_ones(cifar_dir: Path) -> None:
+    dm = ImageDataModule(data_dir=str(cifar_dir), val_size=20, mean=[0.5, 0.25, 0.0], std=[0.5, 0.5, 0.25])
+    dm.setup("fit")
+    images, _ = dm.splits["val"]
+    first = dm.transform(train=False)(images[0])
+    expected = (images[0].float() / 255 - torch.tensor([0.5, 0.25, 0.0])[:, None, None]) / torch.tensor(
+        [0.5, 0.5, 0.25]
+    )[:, None, None]
+    assert torch.allclose(first, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="mean and std together"):
+        ImageDataModule(data_dir=str(cifar_dir), mean=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="3 value"):
+        ImageDataModule(data_dir=str(cifar_dir), mean=[0.5], std=[0.5])

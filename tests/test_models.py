@@ -1,29 +1,81 @@
+"""The model zoo: every registered model, on both input kinds."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
+from cnnbench.cli import model_variants
 from cnnbench.models import create_model, list_models
-
-# name -> {(in_channels, image_size): parameter count}, counted by hand from the layer shapes:
-# simple_cnn: conv 3*16*9+16, linear 16*15*15*10+10 (28x28: 16*13*13*10+10).
-# lenet5: conv 6@5x5, conv 16@5x5, linear 400-120-84-10 (28x28 input is padded to the 32x32 frame).
-EXPECTED_PARAMS = {
-    "simple_cnn": {(3, 32): 448 + 36_010, (1, 28): 160 + 27_050},
-    "lenet5": {(3, 32): 456 + 2_416 + 48_120 + 10_164 + 850, (1, 28): 156 + 2_416 + 48_120 + 10_164 + 850},
-}
+from cnnbench.models.summary import describe
+from tests.model_params import EXPECTED_PARAMS
 
 
-def test_registry_lists_the_models_and_rejects_unknown_names() -> None:
-    assert set(EXPECTED_PARAMS) <= set(list_models())
+def input_kinds(name: str) -> list[tuple[int, int]]:
+    return sorted(EXPECTED_PARAMS[name], reverse=True)
+
+
+def test_every_registered_model_is_documented_and_has_a_lightning_module() -> None:
+    assert set(list_models()) == set(EXPECTED_PARAMS)
+    assert set(model_variants()) == set(list_models())
     with pytest.raises(KeyError, match="available: .*lenet5"):
         create_model("lenet6")
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_PARAMS))
-@pytest.mark.parametrize(("in_channels", "image_size"), [(3, 32), (1, 28)])
-def test_output_shape_and_parameter_count(name: str, in_channels: int, image_size: int) -> None:
-    model = create_model(name, num_classes=10, in_channels=in_channels, image_size=image_size)
-    logits = model(torch.randn(4, in_channels, image_size, image_size))
-    assert logits.shape == (4, 10)
-    assert sum(p.numel() for p in model.parameters()) == EXPECTED_PARAMS[name][(in_channels, image_size)]
+@pytest.mark.parametrize("name", list_models())
+def test_output_shape_and_parameter_count_on_both_input_kinds(name: str) -> None:
+    for in_channels, image_size in input_kinds(name):
+        model = create_model(name, num_classes=10, in_channels=in_channels, image_size=image_size).eval()
+        with torch.no_grad():
+            logits = model(torch.randn(2, in_channels, image_size, image_size))
+        assert logits.shape == (2, 10)
+        assert sum(p.numel() for p in model.parameters()) == EXPECTED_PARAMS[name][(in_channels, image_size)]
+    assert create_model(name, num_classes=7, in_channels=1, image_size=input_kinds(name)[-1][1])(
+        torch.randn(2, 1, input_kinds(name)[-1][1], input_kinds(name)[-1][1])
+    ).shape == (2, 7)
+
+
+# (input side, Adam LR) of the overfit test: the nets with global pooling at 16x16 to keep it cheap; the
+# AlexNets (no BatchNorm, wide linear layers) with a smaller step; the flatten-sized small nets at 32x32.
+OVERFIT_SETUP = {
+    "alexnet": (72, 3e-4),  # its smallest input is 65x65
+    "alexnet_cifar": (32, 3e-4),
+    "alexnet_cifar7": (32, 3e-4),
+    "lenet5": (32, 1e-3),
+    "simple_cnn": (32, 1e-3),
+}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_one_batch_overfits(name: str) -> None:
+    """40 Adam steps on 8 fixed images drive the loss far below its start (gradients reach every layer)."""
+    torch.manual_seed(0)
+    size, lr = OVERFIT_SETUP.get(name, (16, 1e-3))
+    model = create_model(name, num_classes=10, in_channels=3, image_size=size)
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0  # memorizing 8 images is the point here, not regularization
+    images, labels = torch.randn(8, 3, size, size), torch.arange(8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(40):
+        loss = nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.25 * losses[0], f"{name}: loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+
+
+def test_alexnet_rejects_inputs_too_small_for_its_stem() -> None:
+    create_model("alexnet", image_size=65)
+    with pytest.raises(ValueError, match="--data.image_size 224"):
+        create_model("alexnet", image_size=64)
+
+
+def test_flops_count_of_a_hand_computable_model() -> None:
+    # simple_cnn at 3x32x32: conv 16 maps of 30x30, 27 multiply-adds each; linear 3600 x 10; 2 FLOPs per MAC.
+    info = describe("simple_cnn", 3, 32)
+    assert info.mflops * 1e6 == 2 * (16 * 30 * 30 * 27 + 3600 * 10)
+    assert info.params == EXPECTED_PARAMS["simple_cnn"][(3, 32)]

@@ -60,6 +60,9 @@ class ImageDataModule(LightningDataModule):
         grayscale: Convert images to one channel.
         image_size: Resize images to this side (e.g. 224 for the classic AlexNet); ``None`` keeps them.
         normalize: Standardize with the per-channel mean/std measured on the official train split.
+        mean: Per-channel means to standardize with instead of the measured ones (e.g. a blog post's
+            published values; scaled to [0, 1]). Needs ``std`` too.
+        std: Per-channel standard deviations to go with ``mean``.
         download: Download missing files (needs internet).
     """
 
@@ -76,6 +79,8 @@ class ImageDataModule(LightningDataModule):
         grayscale: bool = False,
         image_size: int | None = None,
         normalize: bool = True,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
         download: bool = True,
     ) -> None:
         super().__init__()
@@ -87,6 +92,8 @@ class ImageDataModule(LightningDataModule):
             raise ValueError(f"subset must be in (0, 1], got {subset}")
         self.save_hyperparameters()
         self.spec = DATASETS[dataset]
+        if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {self.in_channels}):
+            raise ValueError(f"give mean and std together, {self.in_channels} value(s) each (one per channel)")
         self.dataset = dataset
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
@@ -122,7 +129,12 @@ class ImageDataModule(LightningDataModule):
         self.spec.ensure_available(self.data_dir, download=False)
         train_images, train_labels = self._load(train=True)
         test_images, test_labels = self._load(train=False)
-        self.mean, self.std = channel_stats(train_images) if self.hparams.normalize else ([0.0], [1.0])
+        if not self.hparams.normalize:
+            self.mean, self.std = [0.0], [1.0]
+        elif self.hparams.mean is not None:
+            self.mean, self.std = list(self.hparams.mean), list(self.hparams.std)
+        else:
+            self.mean, self.std = channel_stats(train_images)
 
         n = len(train_labels)
         if self.hparams.val_size >= n:

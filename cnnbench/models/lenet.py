@@ -51,8 +51,9 @@ class LeNet5(ImageClassifier):
         pooling: ``max`` (modern) or ``avg`` (original subsampling).
     """
 
-    arch_name = "lenet5"
+    variants = {"lenet5": {}}
 
     def __init__(self, activation: Activation = "relu", pooling: Pooling = "max", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.backbone = create_model("lenet5", activation=activation, pooling=pooling, **self.backbone_kwargs)
+        self.model_name = "lenet5"
+        self.backbone = create_model(self.model_name, activation=activation, pooling=pooling, **self.backbone_kwargs)

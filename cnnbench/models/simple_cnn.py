@@ -30,8 +30,9 @@ class SimpleCNN(ImageClassifier):
         channels: Number of convolution filters (16 in the blog post).
     """
 
-    arch_name = "simple_cnn"
+    variants = {"simple_cnn": {}}
 
     def __init__(self, channels: int = 16, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.backbone = create_model("simple_cnn", channels=channels, **self.backbone_kwargs)
+        self.model_name = "simple_cnn"
+        self.backbone = create_model(self.model_name, channels=channels, **self.backbone_kwargs)

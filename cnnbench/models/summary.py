@@ -1,0 +1,53 @@
+"""Size and cost of the registered models: parameter count and forward FLOPs per image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnbench.data.datasets import DATASETS
+from cnnbench.models.registry import create_model, list_models
+
+#: Models that need a bigger input than the datasets' own (the DataModule resizes: ``--data.image_size``).
+NATIVE_IMAGE_SIZE: dict[str, int] = {"alexnet": 224}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    in_channels: int
+    image_size: int
+    params: int
+    mflops: float  # forward pass, one image; a multiply-add counts as 2 FLOPs
+
+
+def input_shape(name: str, dataset: str) -> tuple[int, int]:
+    """(channels, side) the model ``name`` sees when trained on ``dataset`` with its usual options."""
+    spec = DATASETS[dataset]
+    return spec.channels, NATIVE_IMAGE_SIZE.get(name, spec.image_size)
+
+
+def describe(name: str, in_channels: int, image_size: int, num_classes: int = 10) -> ModelInfo:
+    """Parameter count and forward FLOPs of ``name`` for one ``in_channels`` x ``image_size``^2 image.
+
+    FLOPs are what ``torch.utils.flop_counter`` counts: convolutions and matrix products (2 per multiply-add);
+    normalization, activations and pooling are not counted.
+    """
+    model = create_model(name, num_classes=num_classes, in_channels=in_channels, image_size=image_size).eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, in_channels, image_size, image_size))
+    params = sum(p.numel() for p in model.parameters())
+    return ModelInfo(name, in_channels, image_size, params, counter.get_total_flops() / 1e6)
+
+
+def model_table(dataset: str, names: list[str] | None = None) -> str:
+    """A Markdown table of every model (or ``names``) at ``dataset``'s input shape."""
+    lines = ["| model | input | params | MFLOPs |", "|---|---|---:|---:|"]
+    for name in names or list_models():
+        info = describe(name, *input_shape(name, dataset))
+        shape = f"{info.in_channels}x{info.image_size}x{info.image_size}"
+        lines.append(f"| {name} | {shape} | {info.params:,} | {info.mflops:,.1f} |")
+    return "\n".join(lines)

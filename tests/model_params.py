@@ -1,0 +1,30 @@
+"""The documented parameter count of every registered model, for the model and config tests."""
+
+# name -> {(in_channels, image_size): parameter count}, 10 classes. Where a published count exists it matches:
+# resnet18/34/50 11,173,962 / 21,282,122 / 23,520,842 and densenet121 6,956,298 are the counts of the widely
+# used CIFAR reimplementations (kuangliu/pytorch-cifar); vgg16 is that repo's 14,728,266 minus the 4,224
+# convolution biases we drop before BatchNorm. simple_cnn and lenet5 are counted by hand:
+# simple_cnn: conv 3*16*9+16, linear 16*15*15*10+10 (28x28: 16*13*13*10+10).
+# lenet5: conv 6@5x5, conv 16@5x5, linear 400-120-84-10 (28x28 input is padded to the 32x32 frame).
+# alexnet_cifar: convs 64/192/384/256/256 (3x3) = 2.47M; MLP 256*2*2 (28x28: 256*1*1) -> 4096 -> 4096 -> 10.
+EXPECTED_PARAMS: dict[str, dict[tuple[int, int], int]] = {
+    "simple_cnn": {(3, 32): 448 + 36_010, (1, 28): 160 + 27_050},
+    "lenet5": {(3, 32): 456 + 2_416 + 48_120 + 10_164 + 850, (1, 28): 156 + 2_416 + 48_120 + 10_164 + 850},
+    "alexnet_cifar": {
+        (3, 32): 2_251_584 + 4_198_400 + 16_781_312 + 40_970,
+        (1, 28): 2_251_584 - 2 * 64 * 9 + 1_052_672 + 16_781_312 + 40_970,
+    },
+    "alexnet_cifar7": {(3, 32): 6_616_714, (1, 28): 5_296_586},
+    "alexnet": {(3, 224): 46_787_978, (1, 224): 46_764_746},
+    "vgg11": {(3, 32): 9_228_362, (1, 28): 9_227_210},
+    "vgg13": {(3, 32): 9_413_066, (1, 28): 9_411_914},
+    "vgg16": {(3, 32): 14_728_266 - 4_224, (1, 28): 14_722_890},
+    "vgg19": {(3, 32): 20_035_018, (1, 28): 20_033_866},
+    "nin": {(3, 32): 968_394, (1, 28): 958_794},
+    "googlenet": {(3, 32): 5_871_914, (1, 28): 5_868_458},
+    "resnet18": {(3, 32): 11_173_962, (1, 28): 11_172_810},
+    "resnet34": {(3, 32): 21_282_122, (1, 28): 21_280_970},
+    "resnet50": {(3, 32): 23_520_842, (1, 28): 23_519_690},
+    "densenet121": {(3, 32): 6_956_298, (1, 28): 6_955_146},
+    "densenet_small": {(3, 32): 176_122, (1, 28): 175_690},
+}

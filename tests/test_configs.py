@@ -1,0 +1,40 @@
+"""Every config in configs/ parses and builds its model with the data's shapes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cnnbench.cli import CnnbenchCLI
+from cnnbench.models.summary import input_shape
+from tests.model_params import EXPECTED_PARAMS
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "logger")
+
+
+def test_every_model_has_a_cifar10_or_fashion_mnist_recipe() -> None:
+    names = {p.stem for p in RECIPES if p.parent.name in ("cifar10", "fashion_mnist")}
+    assert set(EXPECTED_PARAMS) <= names
+
+
+@pytest.mark.parametrize("config", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_config_parses_and_builds_its_model(config: Path, tmp_path: Path) -> None:
+    cli = CnnbenchCLI(
+        args=[f"--config={config}", f"--data.data_dir={tmp_path}", f"--trainer.default_root_dir={tmp_path}"],
+        run=False,
+    )
+    model, data = cli.model, cli.datamodule
+    if config.parent.name != "seeds":  # configs/<dataset>/<model>.yaml
+        assert (data.dataset, model.model_name) == (config.parent.name, config.stem)
+    # The linked shapes reach the model, and it is the documented network.
+    expected_shape = input_shape(model.model_name, data.dataset)
+    assert (model.hparams.in_channels, model.hparams.input_size) == expected_shape
+    params = sum(p.numel() for p in model.parameters())
+    assert params == EXPECTED_PARAMS[model.model_name][expected_shape]
+    # Every init argument the file sets arrived (nothing silently dropped or renamed).
+    written = yaml.safe_load(config.read_text())
+    for key, value in written["model"]["init_args"].items():
+        assert model.hparams[key] == value, key

@@ -251,9 +251,24 @@ def main(args: ArgsType = None) -> None:
             list_models_command(argv[1:])
         else:
             CnnbenchCLI(args=args)
-    except CnnbenchError as err:
+    except Exception as exc:
+        err = _user_error(exc)
+        if err is None:
+            raise
         print(f"cnnbench: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _user_error(exc: BaseException) -> CnnbenchError | None:
+    """The CnnbenchError behind ``exc``, if any (jsonargparse re-raises errors of class instantiation)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CnnbenchError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 if __name__ == "__main__":

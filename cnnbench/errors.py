@@ -11,3 +11,7 @@ class DatasetNotFoundError(CnnbenchError):
 
 class CheckpointNotFoundError(CnnbenchError):
     """A checkpoint asked for with ``--ckpt_path`` does not exist."""
+
+
+class IncompatibleInputError(CnnbenchError, ValueError):
+    """The data's images do not fit the chosen model (e.g. 32x32 images for the 224x224 AlexNet)."""

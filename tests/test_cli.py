@@ -239,3 +239,13 @@ def test_models_command_lists_every_model_with_its_size(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit) as exit_info:
         main(["models", "resnet19"])
     assert exit_info.value.code == 2 and "unknown model(s) resnet19" in capsys.readouterr().err
+
+
+def test_model_that_does_not_fit_the_images_fails_with_one_clear_line(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base_args(cifar_dir, tmp_path / "runs"), "--model=alexnet"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert "alexnet needs inputs of at least 65x65" in err and "--data.image_size 224" in err

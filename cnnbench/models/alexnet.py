@@ -7,6 +7,7 @@ from typing import Any, Literal
 from torch import nn
 
 from cnnbench.classifier import ImageClassifier
+from cnnbench.errors import IncompatibleInputError
 from cnnbench.models.layers import conv_act, flat_features
 from cnnbench.models.registry import create_model, register_model
 
@@ -85,7 +86,7 @@ def alexnet(num_classes: int = 10, in_channels: int = 1, image_size: int = 224, 
     Smaller images are rejected: resize them with the data module (``--data.image_size 224``).
     """
     if image_size < 65:  # the stride-4 11x11 stem and three 3x3/2 pools need at least this much
-        raise ValueError(
+        raise IncompatibleInputError(
             f"alexnet needs inputs of at least 65x65 (224 is usual), not {image_size}x{image_size}: "
             "set --data.image_size 224"
         )

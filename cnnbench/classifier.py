@@ -74,8 +74,10 @@ class ImageClassifier(LightningModule):
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc_top5 = MulticlassAccuracy(num_classes, top_k=top5, average="micro")
         self.val_acc_best = MaxMetric()
-        # Metric states are not in state_dict by default; the best accuracy must survive a resume.
-        self.val_acc_best.persistent(True)
+        # Metric states are not in state_dict by default. The best accuracy must survive a resume, and so must
+        # the running train loss/accuracy, so that an epoch resumed mid-way reports the whole epoch's means.
+        for metric in (self.val_acc_best, self.train_loss, self.train_acc):
+            metric.persistent(True)
 
     @property
     def backbone_kwargs(self) -> dict[str, int]:
@@ -129,6 +131,13 @@ class ImageClassifier(LightningModule):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         probs = torch.softmax(self(images), dim=1)
         return {"preds": probs.argmax(dim=1), "probs": probs}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Checkpoints written before the train metrics were persistent lack their states: start them afresh.
+        state = checkpoint["state_dict"]
+        for key, value in self.state_dict().items():
+            if key.startswith(("train_loss.", "train_acc.")):
+                state.setdefault(key, value)
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         hp = self.hparams

@@ -8,21 +8,25 @@ run for ``validate``/``test``/``predict``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
+from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import cnnbench.models  # noqa: F401  (registers the model classes for subclass mode)
 from cnnbench.callbacks import (
@@ -32,9 +36,11 @@ from cnnbench.callbacks import (
     SaveRunConfig,
     best_checkpoint,
 )
+from cnnbench.checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
 from cnnbench.classifier import ImageClassifier
 from cnnbench.data import ImageDataModule
-from cnnbench.errors import CnnbenchError
+from cnnbench.data.datasets import DATASETS
+from cnnbench.errors import CheckpointError, CheckpointNotFoundError, CnnbenchError
 from cnnbench.loggers import RunCSVLogger
 from cnnbench.runs import CHECKPOINT_DIR, new_run_id, resolve_checkpoint, run_dir_of
 
@@ -78,6 +84,19 @@ def model_variants() -> dict[str, tuple[type[ImageClassifier], dict[str, Any]]]:
         found.update({name: (cls, init_args) for name, init_args in cls.variants.items()})
         pending.extend(cls.__subclasses__())
     return found
+
+
+def variant_name(class_path: str | None, init_args: Any) -> str | None:
+    """The registry name of a model given by class path and init arguments (None if it is no registered one)."""
+    args = dict(init_args or {})
+    for name, (cls, selecting) in model_variants().items():
+        if class_path in (f"{cls.__module__}.{cls.__qualname__}", cls.__qualname__) and all(
+            args.get(key, default) == value
+            for key, value in selecting.items()
+            for default in [inspect.signature(cls).parameters[key].default]
+        ):
+            return name
+    return None
 
 
 def expand_model_short_names(args: list[str]) -> list[str]:
@@ -146,6 +165,77 @@ class CnnbenchCLI(LightningCLI):
         else:  # a dict or Namespace of options
             self.config = parser.parse_object(args)
 
+    def _parse_ckpt_path(self) -> None:
+        """Resolve ``--ckpt_path`` (``auto``, ``last``, ``best`` or a file) and vet the checkpoint before anything runs.
+
+        The checkpoint must be readable and hold this model and dataset. Its model options then replace the
+        config's (a resumed run goes on as it started; Lightning would do this silently), each change printed.
+        """
+        subcommand = self.config.get("subcommand")
+        if not subcommand or self.config[subcommand].get("ckpt_path") is None:
+            return
+        config = self.config[subcommand]
+        requested = str(config["ckpt_path"])
+        if requested == "auto" and subcommand != "fit":
+            raise CheckpointNotFoundError(f"--ckpt_path auto resumes a fit; for {subcommand} use best, last or a file.")
+        group_dir = Path(config["trainer"].get("default_root_dir") or "checkpoints") / self._run_name(config)
+        try:
+            path = resolve_checkpoint("last" if requested == "auto" else requested, group_dir)
+        except CheckpointNotFoundError:
+            if requested != "auto":
+                raise
+            path = None
+            rank_zero_info(
+                f"cnnbench: --ckpt_path auto: no earlier run with a last.ckpt under {group_dir}; starting a new run."
+            )
+        config["ckpt_path"] = str(path) if path else None
+        if path is not None:
+            self._adopt_checkpoint_options(config, path)
+
+    def _adopt_checkpoint_options(self, config: Namespace, path: Path) -> None:
+        checkpoint = load_checkpoint_file(path, weights_only=True)
+        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
+        class_path = hparams.pop("_class_path", None)
+        data_hparams = checkpoint.get("datamodule_hyper_parameters", {})
+        held = (
+            variant_name(class_path, hparams) or class_path or "an unknown model",
+            data_hparams.get("dataset", "an unknown dataset"),
+            hparams.get("in_channels"),
+            hparams.get("input_size"),
+        )
+        data = config["data"]
+        spec = DATASETS[data["dataset"]]
+        wanted = (
+            self._model_name(config),
+            data["dataset"],
+            1 if data["grayscale"] else spec.channels,
+            data["image_size"] or spec.image_size,
+        )
+        if held != wanted:
+            raise CheckpointError(
+                f"{path} holds {held[0]} trained on {held[1]} ({held[2]}x{held[3]}x{held[3]} inputs), but this run "
+                f"builds {wanted[0]} on {wanted[1]} ({wanted[2]}x{wanted[3]}x{wanted[3]}). Use that run's config "
+                f"(--model {held[0]} --data.dataset {held[1]} ...) or a checkpoint of this model."
+            )
+        # The shape arguments are linked from the data module and already agree (checked above).
+        options = {k: v for k, v in hparams.items() if k not in ("num_classes", "in_channels", "input_size")}
+        current = dict(config["model"].get("init_args") or {})
+        changed = [
+            f"{k}={v!r} (config: {current[k]!r})" for k, v in options.items() if k in current and current[k] != v
+        ]
+        if changed:
+            rank_zero_info(f"cnnbench: {path.name} sets the model options it was trained with: {', '.join(changed)}")
+        update = {"model": {"class_path": class_path or config["model"]["class_path"], "init_args": options}}
+        self.config = self.parser.parse_object({self.config["subcommand"]: update}, self.config)
+
+    @staticmethod
+    def _model_name(config: Namespace) -> str:
+        model = config["model"]
+        return variant_name(model["class_path"], model.get("init_args")) or str(model["class_path"]).rsplit(".", 1)[-1]
+
+    def _run_name(self, config: Namespace) -> str:
+        return config["run_name"] or f"{config['data']['dataset']}-{self._model_name(config)}"
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         subcommand = self.subcommand or "fit"
@@ -163,7 +253,11 @@ class CnnbenchCLI(LightningCLI):
         if wandb_logger is not None:
             loggers.append(wandb_logger)
 
-        kwargs.update(default_root_dir=str(self.run_dir), callbacks=callbacks, logger=loggers)
+        plugins = _as_list(trainer_config.get("plugins"))
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            plugins.append(AtomicCheckpointIO())
+
+        kwargs.update(default_root_dir=str(self.run_dir), callbacks=callbacks, logger=loggers, plugins=plugins)
         return super().instantiate_trainer(**kwargs)
 
     def _run_folders(self, config: Namespace, subcommand: str, run_name: str) -> tuple[Path, Path]:
@@ -173,16 +267,14 @@ class CnnbenchCLI(LightningCLI):
         the other subcommands log into ``<subcommand>-<time>/`` inside the run they evaluate.
         """
         root = Path(config["trainer"].get("default_root_dir") or "checkpoints")
-        checkpoint = resolve_checkpoint(config.get("ckpt_path"), root / run_name)
-        if self.subcommand:
-            config["ckpt_path"] = str(checkpoint) if checkpoint else None
+        checkpoint = Path(config["ckpt_path"]) if config.get("ckpt_path") else None  # resolved by _parse_ckpt_path
         run_dir = run_dir_of(checkpoint) if checkpoint else None
         if subcommand == "fit" and run_dir is not None:
             rank_zero_info(f"cnnbench: resuming run {run_dir} from {checkpoint}")
         run_dir = run_dir or root / run_name / new_run_id()
-        if subcommand == "fit":
-            return run_dir, run_dir
-        return run_dir, run_dir / f"{subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
+        log_dir = run_dir if subcommand == "fit" else run_dir / f"{subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
+        _check_writable(log_dir)
+        return run_dir, log_dir
 
     def _run_callbacks(self, config: Namespace, subcommand: str) -> list[Callback]:
         """The callbacks cnnbench adds to the user's: checkpoints for ``fit``, a CSV writer for ``predict``."""
@@ -220,6 +312,18 @@ class CnnbenchCLI(LightningCLI):
         )
 
 
+def _check_writable(folder: Path) -> None:
+    """Fail before training, not at the first checkpoint, when the run folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise CnnbenchError(
+            f"cannot write the run folder {folder} ({exc.strerror or exc}); pick a writable --trainer.default_root_dir."
+        ) from exc
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None or isinstance(value, bool):
         return []
@@ -230,7 +334,6 @@ def list_models_command(args: list[str]) -> None:
     """``cnnbench models``: the model zoo with parameter counts and FLOPs at a dataset's input shape."""
     import argparse
 
-    from cnnbench.data.datasets import DATASETS
     from cnnbench.models.summary import model_table
 
     parser = argparse.ArgumentParser(prog="cnnbench models", description=list_models_command.__doc__)
@@ -251,6 +354,10 @@ def main(args: ArgsType = None) -> None:
             list_models_command(argv[1:])
         else:
             CnnbenchCLI(args=args)
+    except SIGTERMException:
+        # Lightning stopped after a batch; LatestCheckpoint saved it. 128 + 15: the shell's code for SIGTERM.
+        print("cnnbench: stopped by SIGTERM", file=sys.stderr)
+        raise SystemExit(143) from None
     except Exception as exc:
         err = _user_error(exc)
         if err is None:

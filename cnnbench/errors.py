@@ -15,3 +15,7 @@ class CheckpointNotFoundError(CnnbenchError):
 
 class IncompatibleInputError(CnnbenchError, ValueError):
     """The data's images do not fit the chosen model (e.g. 32x32 images for the 224x224 AlexNet)."""
+
+
+class CheckpointError(CnnbenchError):
+    """A checkpoint cannot be read or written, or does not belong to this model and dataset."""

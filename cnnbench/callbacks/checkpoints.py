@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 LAST_NAME = "last.ckpt"
 BEST_PATTERN = re.compile(r"^best-epoch(\d+)-acc(\d+(?:\.\d+)?)\.ckpt$")
@@ -38,8 +39,9 @@ class LatestCheckpoint(Checkpoint):
     Lightning's ``save_last`` on a monitored ModelCheckpoint is only refreshed when that callback saves,
     so it can lag behind the real latest state; this callback always writes it. Being a ``Checkpoint``,
     Lightning runs it after the other callbacks, so the state it saves includes their updates (the best
-    checkpoint's bookkeeping, this epoch's ``val/acc_best``). The file is written beside its final name
-    and moved over it, so a crash mid-write leaves the previous ``last.ckpt`` intact.
+    checkpoint's bookkeeping, this epoch's ``val/acc_best``). The CLI's AtomicCheckpointIO writes it, so a
+    crash mid-write leaves the previous ``last.ckpt`` intact. On SIGTERM (preemption, ``scancel``, a
+    container stop) Lightning stops after the current batch and this callback saves that state first.
 
     Args:
         dirpath: Folder of ``last.ckpt``.
@@ -55,14 +57,16 @@ class LatestCheckpoint(Checkpoint):
     def state_key(self) -> str:
         return "LatestCheckpoint"
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # Half-written files of a run that was killed while saving: never loaded, so just clear them away.
+        if trainer.is_global_zero:
+            for stale in self.path.parent.glob(".*.tmp"):
+                stale.unlink()
+
     def _save(self, trainer: Trainer) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or self._last_saved_step == trainer.global_step:
             return
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
-        trainer.strategy.barrier()
+        trainer.save_checkpoint(self.path, weights_only=False)
         self._last_saved_step = trainer.global_step
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
@@ -71,3 +75,11 @@ class LatestCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._save(trainer)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException) and trainer.training:
+            self._save(trainer)
+            rank_zero_info(
+                f"cnnbench: SIGTERM: saved the state of step {trainer.global_step} to {self.path}; "
+                "continue with --ckpt_path auto (or last)."
+            )

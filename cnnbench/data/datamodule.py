@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from cnnbench.data.datasets import DATASETS, Split
+from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
 
 DatasetName = Literal["cifar10", "fashion_mnist"]
 Augment = Literal["none", "flip", "crop_flip"]
@@ -32,7 +34,11 @@ def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
 
 
 class ImageTensorDataset(Dataset):
-    """A split held as one uint8 tensor; ``transform`` maps one uint8 CHW image to the model's input."""
+    """A split held as one uint8 tensor; ``transform`` maps one uint8 CHW image to the model's input.
+
+    An item is an index, or ``(index, seed)`` from a ResumableSampler: the random transform then draws from
+    that seed, leaving the process's own RNG as it was.
+    """
 
     def __init__(self, images: Tensor, labels: Tensor, transform: v2.Transform) -> None:
         self.images, self.labels, self.transform = images, labels, transform
@@ -40,8 +46,13 @@ class ImageTensorDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        return self.transform(self.images[index]), self.labels[index]
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Tensor, Tensor]:
+        if isinstance(item, tuple):
+            index, seed = item
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return self.transform(self.images[index]), self.labels[index]
+        return self.transform(self.images[item]), self.labels[item]
 
 
 class ImageDataModule(LightningDataModule):
@@ -102,6 +113,8 @@ class ImageDataModule(LightningDataModule):
         self.mean: list[float] = []
         self.std: list[float] = []
         self.splits: dict[str, Split] = {}
+        self._train_loader: ResumableDataLoader | None = None
+        self._pending_train_state: dict[str, int] | None = None
 
     # Shape facts the CLI links to the model, known before any file is read.
     @property
@@ -169,14 +182,27 @@ class ImageDataModule(LightningDataModule):
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         images, labels = self.splits[split]
-        return DataLoader(
-            ImageTensorDataset(images, labels, self.transform(train)),
-            batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=False,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+        dataset = ImageTensorDataset(images, labels, self.transform(train))
+        options: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+        }
+        if not train:
+            return DataLoader(dataset, **options)
+        # The training order is a function of the run's seed and the epoch, sharded by rank, and resumable.
+        trainer = self.trainer
+        sampler = ResumableSampler(
+            dataset,
+            seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+            num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
         )
+        self._train_loader = ResumableDataLoader(dataset, sampler=sampler, **options)
+        if self._pending_train_state is not None:
+            self._train_loader.load_state_dict(self._pending_train_state)
+            self._pending_train_state = None
+        return self._train_loader
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
@@ -191,5 +217,18 @@ class ImageDataModule(LightningDataModule):
         return self._loader("test")
 
     def state_dict(self) -> dict[str, Any]:
-        # Saved in every checkpoint, so predictions on new images can use the training normalization.
-        return {"mean": self.mean, "std": self.std, "classes": self.classes}
+        # Saved in every checkpoint: the normalization and classes, so predictions on new images can use the
+        # training ones, and the train loader's position, so a resumed run continues its epoch exactly.
+        state: dict[str, Any] = {"mean": self.mean, "std": self.std, "classes": self.classes}
+        if self._train_loader is not None:
+            state["train_loader"] = self._train_loader.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Lightning restores a stateful loader itself only if it builds the loader after loading the checkpoint;
+        # a model whose configure_optimizers reads trainer.estimated_stepping_batches (ours: the LR schedule)
+        # makes it build the loader first and the state is dropped. The data module carries it instead.
+        self._pending_train_state = state_dict.get("train_loader")
+        if self._train_loader is not None and self._pending_train_state is not None:
+            self._train_loader.load_state_dict(self._pending_train_state)
+            self._pending_train_state = None

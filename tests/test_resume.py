@@ -1,0 +1,138 @@
+"""Crash-proof training: real kills of ``cnnbench fit`` at random moments, then resumes, give the uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from cnnbench.checkpoint_io import WRITE_DELAY_ENV
+from cnnbench.cli import CnnbenchCLI
+from tests.test_cli import base_args, column, read_metrics
+
+EPOCHS = 4  # 5 steps per epoch on the tiny data
+# Mid-epoch saves (every 2 steps) and dropout + augmentation, so that order, RNG and metric state all matter.
+RUN_ARGS = (
+    f"--trainer.max_epochs={EPOCHS}",
+    "--trainer.deterministic=true",
+    "--checkpoint.last_every_n_steps=2",
+    "--data.augment=crop_flip",
+    "--data.num_workers=1",
+)
+
+
+def fit_command(data_dir: Path, root: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cnnbench", "fit", *base_args(data_dir, root, *RUN_ARGS, *extra)]
+
+
+def run_dir(root: Path) -> Path:
+    (folder,) = (root / "cifar10-simple_cnn").iterdir()
+    return folder
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> bool:
+    """Poll until ``condition()`` holds; False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.01)
+    raise TimeoutError("the run neither reached the state nor ended")
+
+
+def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, WRITE_DELAY_ENV: "0.2"}
+    straight_root = tmp_path / "straight"
+    subprocess.run(fit_command(cifar_dir, straight_root), env=env, check=True, capture_output=True)
+    expected_dir = run_dir(straight_root)
+
+    root, rng, kills, kills_mid_write = tmp_path / "killed", random.Random(0), 0, 0
+    command = fit_command(cifar_dir, root, "--ckpt_path=auto")
+    for attempt in range(8):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if attempt == 4:  # the last run goes to the end
+            _, err = process.communicate(timeout=300)
+            assert process.returncode == 0, err.decode()[-2000:]
+            break
+        if attempt % 2 == 0:  # kill while a checkpoint is half written over an existing one (writes pause halfway)
+            reached = wait_for(
+                lambda: any(root.glob("*/*/checkpoints/last.ckpt")) and any(root.glob("*/*/checkpoints/.*.tmp")),
+                process,
+            )
+        else:  # kill at a random moment once training has started
+            reached = wait_for(lambda: any(root.glob("*/*/checkpoints/last.ckpt")), process)
+            time.sleep(rng.uniform(0.0, 1.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+            kills_mid_write += attempt % 2 == 0 and reached
+        # What a kill leaves must load: last.ckpt is always complete (never a half-written file).
+        for last in root.glob("*/*/checkpoints/last.ckpt"):
+            weights(last)
+    print(f"kills: {kills} ({kills_mid_write} during a checkpoint write), resumes: {attempt}")
+    assert kills >= 3 and kills_mid_write >= 1
+
+    resumed_dir = run_dir(root)  # one run folder: every resume continued it
+    expected, actual = weights(expected_dir / "checkpoints/last.ckpt"), weights(resumed_dir / "checkpoints/last.ckpt")
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        assert torch.equal(tensor, actual[name]), name
+    # The logged curves continue without a gap or a repeat, and equal the uninterrupted run's.
+    for name in ("train/lr", "train/loss_step", "val/acc", "train/loss"):
+        assert column(read_metrics(resumed_dir), name) == column(read_metrics(expected_dir), name), name
+    # The same best checkpoints: a resume never deleted a better one.
+    assert sorted(p.name for p in (resumed_dir / "checkpoints").glob("best-*.ckpt")) == sorted(
+        p.name for p in (expected_dir / "checkpoints").glob("best-*.ckpt")
+    )
+
+
+def test_sigterm_saves_the_current_step_and_exits_for_a_requeue(cifar_dir: Path, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    # No periodic mid-epoch saves: the only mid-epoch checkpoint can come from the SIGTERM handler.
+    command = fit_command(cifar_dir, tmp_path, "--checkpoint.last_every_n_steps=0", "--trainer.max_epochs=50")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for(lambda: any(tmp_path.glob("*/*/checkpoints/last.ckpt")), process)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err.decode()[-2000:]
+    checkpoint = torch.load(run_dir(tmp_path) / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    # Saved at the step where it stopped, after the first epoch-end save; nothing later was trained.
+    assert checkpoint["global_step"] > 5
+    assert f"saved the state of step {checkpoint['global_step']} " in err.decode()
+    assert max(step for step, _ in column(read_metrics(run_dir(tmp_path)), "train/lr")) < checkpoint["global_step"]
+
+
+def test_mid_epoch_resume_in_process_continues_the_data_order(cifar_dir: Path, tmp_path: Path) -> None:
+    """The loader state in a mid-epoch checkpoint names the epoch and the batches already trained on."""
+    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path, *RUN_ARGS, "--trainer.max_steps=7")])
+    state = torch.load(cli.run_dir / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 7
+    assert state["ImageDataModule"]["train_loader"] == {"epoch": 1, "batches": 2, "seed": 42}
+
+
+def test_train_batches_do_not_depend_on_worker_count(cifar_dir: Path) -> None:
+    from cnnbench.data import ImageDataModule
+
+    def first_batches(num_workers: int) -> list[torch.Tensor]:
+        dm = ImageDataModule(data_dir=str(cifar_dir), val_size=20, batch_size=16, num_workers=num_workers)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(3)
+        return [images for images, _ in loader]
+
+    reference, other = first_batches(0), first_batches(2)
+    assert len(reference) == 5 and all(torch.equal(a, b) for a, b in zip(reference, other, strict=True))

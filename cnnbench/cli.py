@@ -42,6 +42,7 @@ from cnnbench.data import ImageDataModule
 from cnnbench.data.datasets import DATASETS
 from cnnbench.errors import CheckpointError, CheckpointNotFoundError, CnnbenchError
 from cnnbench.loggers import RunCSVLogger
+from cnnbench.parser import CnnbenchArgumentParser
 from cnnbench.runs import CHECKPOINT_DIR, new_run_id, resolve_checkpoint, run_dir_of
 
 
@@ -132,6 +133,7 @@ class CnnbenchCLI(LightningCLI):
             datamodule_class=ImageDataModule,
             subclass_mode_model=True,
             save_config_callback=SaveRunConfig,
+            parser_class=CnnbenchArgumentParser,
             seed_everything_default=42,  # a fixed, visible seed rather than Lightning's random one
             trainer_defaults={"default_root_dir": "checkpoints", "max_epochs": 10},
             auto_configure_optimizers=False,  # the model's configure_optimizers holds the recipe

@@ -1,0 +1,82 @@
+"""The CLI's argument parser: jsonargparse's several-line errors (after a full usage text) become one line.
+
+A misspelled or unknown key names the closest valid one; a value of the wrong type says what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from typing import NoReturn
+
+from lightning.pytorch.cli import LightningArgumentParser
+
+from cnnbench.errors import CnnbenchError
+
+
+class ConfigError(CnnbenchError):
+    """A command-line option or config file key is unknown or has a value of the wrong type."""
+
+
+def closest(key: str, candidates: list[str]) -> str:
+    """`` (did you mean --x?)`` for the candidate nearest ``key``, or an empty string."""
+    leaf = key.rsplit(".", 1)[-1]
+    same_group = [c for c in candidates if c.rsplit(".", 1)[0] == key.rsplit(".", 1)[0]]
+    match = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6) or difflib.get_close_matches(
+        leaf, [c.rsplit(".", 1)[-1] for c in same_group], n=1, cutoff=0.6
+    )
+    if not match:
+        return ""
+    best = match[0] if "." in match[0] or "." not in key else f"{key.rsplit('.', 1)[0]}.{match[0]}"
+    return f" (did you mean --{best}?)"
+
+
+def _model_options() -> list[str]:
+    """``model.init_args.<name>`` for every init argument of every model class."""
+    from cnnbench.classifier import ImageClassifier
+
+    classes, pending = [], [ImageClassifier]
+    while pending:
+        classes.append(cls := pending.pop())
+        pending.extend(cls.__subclasses__())
+    params = {p for cls in classes for p in inspect.signature(cls).parameters}
+    return sorted(f"model.init_args.{p}" for p in params)
+
+
+class CnnbenchArgumentParser(LightningArgumentParser):
+    """LightningArgumentParser whose errors are one line with a hint, raised as ConfigError (exit status 2)."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        raise ConfigError(self.condense(message)) from ex
+
+    def option_keys(self) -> list[str]:
+        keys = [action.dest for action in self._actions if action.dest not in ("help", "config")]
+        for action in self._actions:
+            choices = getattr(action, "choices", None)
+            if isinstance(choices, dict):  # subcommands
+                keys += [
+                    k for sub in choices.values() if isinstance(sub, CnnbenchArgumentParser) for k in sub.option_keys()
+                ]
+        return keys
+
+    def condense(self, message: str) -> str:
+        text = " ".join(message.split())
+        if m := re.search(r"unrecognized arguments: (.*)", text):
+            keys = [tok.lstrip("-").split("=", 1)[0] for tok in m[1].split() if tok.startswith("--")] or [m[1]]
+            return "; ".join(f"unknown option --{key}{closest(key, self.option_keys())}" for key in keys)
+        if m := re.search(r"does not accept (?:option|nested key) '([^']+)'", text):
+            return f"unknown config key '{m[1]}'{closest(m[1], self.option_keys())}"
+        if m := re.search(r"Parser key \"model\":.*Option '([^']+)' is not accepted", text):
+            hint = closest(f"model.init_args.{m[1]}", _model_options())
+            return f"unknown model option --model.{m[1]}{hint.replace('init_args.', '')}"
+        if m := re.search(r'Parser key "([^"]+)":.*?Given value: (.*)$', text):
+            expected = sorted(set(re.findall(r"Expected a (typing\.Literal\[[^\]]*\]|<class '[^']+'>)", text)))
+            expected = [
+                re.sub(r"typing\.Literal\[(.*)\]", r"one of \1", re.sub(r"<class '([^']+)'>", r"\1", e))
+                for e in expected
+            ]
+            expected = [e for e in expected if e != "NoneType"] + ["null"] * ("NoneType" in expected)
+            wanted = f": expected {' or '.join(expected)}" if expected else ""
+            return f"invalid value {m[2]!r} for --{m[1]}{wanted}"
+        return text

@@ -1,0 +1,162 @@
+"""Bad input: one clear line on stderr, exit status 2, no traceback, and nothing already saved is lost."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnnbench.checkpoint_io as checkpoint_io
+from cnnbench.cli import CnnbenchCLI, main
+from tests.conftest import write_fashion_mnist
+from tests.test_cli import base_args
+
+
+def fails(args: list[str], capsys: pytest.CaptureFixture) -> str:
+    """Run the CLI, expect exit status 2 and return its one-line error."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("cnnbench: error:")]
+    return line
+
+
+@pytest.fixture
+def one_epoch(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(data dir, runs root, the run folder of a finished 1-epoch simple_cnn fit)."""
+    root = tmp_path / "runs"
+    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])
+    return cifar_dir, root, cli.run_dir
+
+
+@pytest.mark.parametrize(
+    ("option", "hint"),
+    [
+        ("--trainer.max_epoch=3", "did you mean --trainer.max_epochs?"),
+        ("--data.batchsize=8", "did you mean --data.batch_size?"),
+        ("--model.weight_decy=0.1", "did you mean --model.weight_decay?"),
+    ],
+)
+def test_misspelled_option_names_the_closest_one(option: str, hint: str, capsys: pytest.CaptureFixture) -> None:
+    line = fails(["fit", "--model=simple_cnn", option], capsys)
+    assert option.split("=")[0].lstrip("-").split(".")[-1] in line and hint in line
+
+
+def test_misspelled_key_in_a_config_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("trainer:\n  max_epoch: 3\n")
+    line = fails(["fit", "--model=simple_cnn", f"--config={config}"], capsys)
+    assert "unknown config key 'trainer.max_epoch'" in line and "did you mean --trainer.max_epochs?" in line
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [("--trainer.max_epochs=three", "expected int"), ("--data.augment=crop", "'none', 'flip', 'crop_flip'")],
+)
+def test_wrong_type_says_what_was_expected(option: str, expected: str, capsys: pytest.CaptureFixture) -> None:
+    line = fails(["fit", "--model=simple_cnn", option], capsys)
+    assert f"invalid value '{option.split('=')[1]}' for {option.split('=')[0]}" in line and expected in line
+
+
+def test_partial_data_folder_lists_the_missing_files(cifar_dir: Path, tmp_path: Path, capsys) -> None:
+    (cifar_dir / "cifar-10-batches-py" / "data_batch_3").unlink()
+    line = fails(["fit", *base_args(cifar_dir, tmp_path / "runs")], capsys)
+    assert "data_batch_3" in line and "data_batch_2" not in line
+
+
+def test_truncated_checkpoint_is_refused_and_left_alone(one_epoch, capsys: pytest.CaptureFixture) -> None:
+    data_dir, root, run_dir = one_epoch
+    damaged = run_dir / "checkpoints" / "damaged.ckpt"
+    data = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
+    damaged.write_bytes(data[: len(data) // 2])
+    line = fails(["fit", *base_args(data_dir, root, "--trainer.max_epochs=2", f"--ckpt_path={damaged}")], capsys)
+    assert "cannot be read" in line and "truncated or corrupt" in line
+    assert damaged.read_bytes() == data[: len(data) // 2]
+
+
+def test_checkpoint_of_another_model_names_the_model_it_holds(one_epoch, capsys: pytest.CaptureFixture) -> None:
+    data_dir, root, run_dir = one_epoch
+    args = base_args(data_dir, root, f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
+    line = fails(["test", *[a if a != "--model=simple_cnn" else "--model=lenet5" for a in args]], capsys)
+    assert "holds simple_cnn trained on cifar10" in line and "builds lenet5 on cifar10" in line
+
+
+def test_checkpoint_of_another_dataset_is_refused(one_epoch, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _, root, run_dir = one_epoch
+    fmnist = tmp_path / "fmnist"
+    write_fashion_mnist(fmnist)
+    args = base_args(fmnist, root, "--data.dataset=fashion_mnist", f"--ckpt_path={run_dir / 'checkpoints/last.ckpt'}")
+    line = fails(["test", *args], capsys)
+    assert "holds simple_cnn trained on cifar10 (3x32x32" in line and "simple_cnn on fashion_mnist (1x28x28" in line
+
+
+def test_resume_prints_the_options_the_checkpoint_sets(one_epoch, caplog: pytest.LogCaptureFixture) -> None:
+    data_dir, root, run_dir = one_epoch
+    args = base_args(data_dir, root, "--trainer.max_epochs=2", "--model.label_smoothing=0.2", "--ckpt_path=last")
+    cli = CnnbenchCLI(args=["fit", *args])
+    assert "sets the model options it was trained with: label_smoothing=0.0 (config: 0.2)" in caplog.text
+    assert cli.model.hparams.label_smoothing == 0.0 and cli.trainer.current_epoch == 2 and cli.run_dir == run_dir
+
+
+def test_missing_checkpoint_file(cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    line = fails(["fit", *base_args(cifar_dir, tmp_path, f"--ckpt_path={tmp_path / 'nope.ckpt'}")], capsys)
+    assert "nope.ckpt: no such file" in line
+
+
+def test_auto_resume_starts_fresh_then_continues(cifar_dir: Path, tmp_path: Path, caplog) -> None:
+    args = base_args(cifar_dir, tmp_path, "--trainer.max_epochs=1", "--ckpt_path=auto")
+    first = CnnbenchCLI(args=["fit", *args])
+    assert "no earlier run with a last.ckpt" in caplog.text
+    second = CnnbenchCLI(args=["fit", *[a.replace("max_epochs=1", "max_epochs=2") for a in args]])
+    assert second.run_dir == first.run_dir and second.trainer.global_step == 10
+    assert f"resuming run {first.run_dir}" in caplog.text
+
+
+def test_output_folder_that_cannot_be_written(cifar_dir: Path, tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    line = fails(["fit", *base_args(cifar_dir, blocker / "runs")], capsys)
+    assert "cannot write the run folder" in line and "--trainer.default_root_dir" in line
+
+
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(
+    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    writes = {"n": 0}
+    real_open = open
+
+    class FullDisk:
+        """A file whose writes fail with ENOSPC once the first checkpoint (best + last) is on disk."""
+
+        def __init__(self, path, mode):
+            self.file = real_open(path, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            writes["n"] += 1
+            if writes["n"] > 4:  # two halves per file, two files at the first epoch end
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.file.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+    monkeypatch.setattr(checkpoint_io, "open", FullDisk, raising=False)
+    root = tmp_path / "runs"
+    line = fails(["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2")], capsys)
+    assert "no space left on the device while saving" in line and "resume with --ckpt_path auto" in line
+    monkeypatch.undo()
+    (checkpoints,) = root.glob("*/*/checkpoints")
+    assert not list(checkpoints.glob(".*.tmp"))
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 0  # the first epoch's, intact
+    shutil.rmtree(root)

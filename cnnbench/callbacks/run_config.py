@@ -15,10 +15,11 @@ class SaveRunConfig(SaveConfigCallback):
     """
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if not self.already_saved and trainer.log_dir is not None:
+        log_dir = trainer.log_dir  # a collective call under DDP: every rank makes it, once
+        if not self.already_saved and log_dir is not None:
             name = "config.yaml"
             if trainer.is_global_zero:
-                log_dir, k = Path(trainer.log_dir), 0
+                log_dir, k = Path(log_dir), 0
                 while (log_dir / name).exists():
                     k += 1
                     name = f"config.resume-{k}.yaml"

@@ -1,0 +1,56 @@
+"""Lightning's own DDP on the CPU (gloo, 2 processes): trains, logs synced metrics, checkpoints once, resumes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from cnnbench.data.sampling import ResumableSampler
+from tests.test_cli import base_args, column, read_metrics
+
+DDP = ("--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu", "--ckpt_path=auto")
+
+
+def test_ddp_two_processes_train_checkpoint_once_and_resume(cifar_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for epochs in (2, 3):  # the second run resumes the first (auto) and extends it by one epoch
+        args = [a for a in base_args(cifar_dir, tmp_path, *DDP) if a != "--trainer.accelerator=cpu"]
+        command = [sys.executable, "-m", "cnnbench", "fit", *args, f"--trainer.max_epochs={epochs}"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    (run_dir,) = (tmp_path / "cifar10-simple_cnn").iterdir()  # one run folder for both ranks and both runs
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoints",
+        "config.resume-1.yaml",
+        "config.yaml",
+        "hparams.yaml",
+        "metrics.csv",
+    ]
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert len(checkpoints) == 2 and checkpoints[1] == "last.ckpt"  # one best (save_top_k=1), one last
+    # 80 train images split over 2 ranks: 40 each, 3 batches of 16 per epoch and rank.
+    assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 9
+    rows = read_metrics(run_dir)
+    assert [step for step, _ in column(rows, "train/lr")] == list(range(9))  # no step lost or repeated
+    assert len(column(rows, "val/acc")) == 3
+    # Epoch metrics are synced over both ranks: accuracy over 80 images is a multiple of 1/80.
+    assert all(abs(acc * 80 - round(acc * 80)) < 1e-4 for _, acc in column(rows, "train/acc"))
+
+
+def test_ranks_split_each_epoch_and_a_resume_skips_what_was_trained() -> None:
+    data = list(range(10))
+    shards = [list(ResumableSampler(data, seed=1, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert sorted(i for shard in shards for i, _ in shard) == data
+    single = ResumableSampler(data, seed=1)
+    single.set_epoch(3)
+    full = list(single)
+    single.resume_at(3, 4)
+    assert list(single) == full[4:]
+    assert list(single) == full  # the skip applies once
+    single.set_epoch(4)
+    assert [i for i, _ in single] != [i for i, _ in full]  # a new order each epoch

@@ -136,3 +136,30 @@ def test_train_batches_do_not_depend_on_worker_count(cifar_dir: Path) -> None:
 
     reference, other = first_batches(0), first_batches(2)
     assert len(reference) == 5 and all(torch.equal(a, b) for a, b in zip(reference, other, strict=True))
+
+
+def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_in_its_folder(cifar_dir: Path, tmp_path: Path) -> None:
+    """Lightning's SLURM handling: SIGUSR1 saves hpc_ckpt_1.ckpt and asks for a requeue; the same job id resumes."""
+    slurm = {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "cnnbench", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
+             "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}  # fmt: skip
+    env = {**os.environ, **slurm}
+    command = fit_command(cifar_dir, tmp_path, "--checkpoint.last_every_n_steps=0", "--trainer.max_epochs=50")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    folder = tmp_path / "cifar10-simple_cnn" / "slurm-4242"
+    wait_for(lambda: (folder / "checkpoints" / "last.ckpt").exists(), process)
+    process.send_signal(signal.SIGUSR1)
+    wait_for(lambda: (folder / "hpc_ckpt_1.ckpt").exists(), process)
+    process.send_signal(signal.SIGKILL)  # what SLURM does at the time limit
+    process.wait()
+    saved_step = torch.load(folder / "hpc_ckpt_1.ckpt", map_location="cpu", weights_only=True)["global_step"]
+
+    requeued = fit_command(cifar_dir, tmp_path, "--trainer.max_epochs=3")
+    done = subprocess.run(requeued, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"Restoring states from the checkpoint path at {folder / 'hpc_ckpt_1.ckpt'}" in done.stderr
+    assert [p.name for p in folder.parent.iterdir()] == ["slurm-4242"]
+    steps = [step for step, _ in column(read_metrics(folder), "train/lr")]
+    # No step logged twice, and training went on to the end (15 optimizer steps in all). Lightning saves the hpc
+    # checkpoint from inside the signal handler, wherever the step is, so its logging step can skip one number.
+    assert steps == sorted(set(steps)) and len(steps) in (15, 14) and saved_step > 0
+    assert torch.load(folder / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 15

@@ -122,7 +122,8 @@ class ImageClassifier(LightningModule):
             return
         # compute() here syncs across DDP ranks; Lightning resets val_acc after this hook.
         self.val_acc_best.update(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        # Already synced (val_acc is); sync_dist only keeps Lightning from warning under DDP.
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")

@@ -8,6 +8,7 @@ run for ``validate``/``test``/``predict``.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -90,8 +91,13 @@ def model_variants() -> dict[str, tuple[type[ImageClassifier], dict[str, Any]]]:
 def variant_name(class_path: str | None, init_args: Any) -> str | None:
     """The registry name of a model given by class path and init arguments (None if it is no registered one)."""
     args = dict(init_args or {})
+    module, _, attr = (class_path or "").rpartition(".")
+    try:
+        model_class = getattr(importlib.import_module(module), attr) if module else None
+    except (ImportError, AttributeError):
+        return None
     for name, (cls, selecting) in model_variants().items():
-        if class_path in (f"{cls.__module__}.{cls.__qualname__}", cls.__qualname__) and all(
+        if cls is model_class and all(
             args.get(key, default) == value
             for key, value in selecting.items()
             for default in [inspect.signature(cls).parameters[key].default]

@@ -82,7 +82,10 @@ def test_truncated_checkpoint_is_refused_and_left_alone(one_epoch, capsys: pytes
 def test_checkpoint_of_another_model_names_the_model_it_holds(one_epoch, capsys: pytest.CaptureFixture) -> None:
     data_dir, root, run_dir = one_epoch
     args = base_args(data_dir, root, f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
-    line = fails(["test", *[a if a != "--model=simple_cnn" else "--model=lenet5" for a in args]], capsys)
+    # The model given by class path, as configs do (the checkpoint recorded the full module path).
+    line = fails(
+        ["test", *[a if a != "--model=simple_cnn" else "--model=cnnbench.models.LeNet5" for a in args]], capsys
+    )
     assert "holds simple_cnn trained on cifar10" in line and "builds lenet5 on cifar10" in line
 
 

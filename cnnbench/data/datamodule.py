@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from cnnbench.data.datasets import DATASETS, Split
+from cnnbench.data.fast import IndexBatch, IndexDataset, crop_flip, index_collate, to_model_input
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
 
 DatasetName = Literal["cifar10", "fashion_mnist"]
@@ -75,6 +76,9 @@ class ImageDataModule(LightningDataModule):
             published values; scaled to [0, 1]). Needs ``std`` too.
         std: Per-channel standard deviations to go with ``mean``.
         download: Download missing files (needs internet).
+        fast: Fast path: loaders yield indices, and whole batches are gathered, augmented and normalized as
+            tensor ops on the training device, from the split copied there once (see ``cnnbench/data/fast.py``).
+            ``num_workers`` is then unused.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class ImageDataModule(LightningDataModule):
         mean: list[float] | None = None,
         std: list[float] | None = None,
         download: bool = True,
+        fast: bool = False,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -114,6 +119,7 @@ class ImageDataModule(LightningDataModule):
         self.std: list[float] = []
         self.splits: dict[str, Split] = {}
         self._train_loader: ResumableDataLoader | None = None
+        self._on_device: dict[str, Split] = {}  # fast path: each split, copied once to the training device
         self._pending_train_state: dict[str, int] | None = None
 
     # Shape facts the CLI links to the model, known before any file is read.
@@ -182,12 +188,14 @@ class ImageDataModule(LightningDataModule):
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         images, labels = self.splits[split]
-        dataset = ImageTensorDataset(images, labels, self.transform(train))
-        options: dict[str, Any] = {
-            "batch_size": self.batch_size,
-            "num_workers": self.num_workers,
-            "persistent_workers": self.num_workers > 0,
-        }
+        dataset: Dataset
+        options: dict[str, Any] = {"batch_size": self.batch_size}
+        if self.hparams.fast:
+            dataset = IndexDataset(len(labels))
+            options["collate_fn"] = index_collate(split)
+        else:
+            dataset = ImageTensorDataset(images, labels, self.transform(train))
+            options.update(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         if not train:
             return DataLoader(dataset, **options)
         # The training order is a function of the run's seed and the epoch, sharded by rank, and resumable.
@@ -215,6 +223,22 @@ class ImageDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if not isinstance(batch, IndexBatch):
+            return batch
+        device = batch.indices.device
+        if batch.split not in self._on_device or self._on_device[batch.split][0].device != device:
+            images, labels = self.splits[batch.split]
+            self._on_device[batch.split] = (images.to(device), labels.to(device))
+        images, labels = self._on_device[batch.split]
+        x = images[batch.indices]
+        if batch.split == "train" and self.augment != "none":
+            x = crop_flip(x, batch.seeds, crop=self.augment == "crop_flip", flip=True)
+        mean, std = torch.tensor(self.mean or [0.0]), torch.tensor(self.std or [1.0])
+        channels = self.in_channels
+        x = to_model_input(x, mean.repeat(channels // len(mean)), std.repeat(channels // len(std)), self.image_size)
+        return x, labels[batch.indices]
 
     def state_dict(self) -> dict[str, Any]:
         # Saved in every checkpoint: the normalization and classes, so predictions on new images can use the

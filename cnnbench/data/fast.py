@@ -1,0 +1,73 @@
+"""The fast data path: loaders yield image indices; the data module gathers and augments whole batches on the device.
+
+Decoding and augmenting one image at a time in DataLoader workers costs a small CNN most of its epoch. Here the
+split stays one uint8 tensor, copied once to the training device; a batch is cut by index and cropped, flipped,
+resized and normalized as a few tensor ops. Each image's crop offset and flip come from the per-image seed that
+ResumableSampler hands out, so the order, the augmentation and exact resume are those of the per-image path's
+sampler (same distributions as RandomCrop(padding=4) and RandomHorizontalFlip, not the same pixels).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+PAD = 4  # RandomCrop(size, padding=4): offsets 0..8 in each direction
+
+
+class IndexBatch(NamedTuple):
+    """What a fast loader yields: the split, the image indices and their augmentation seeds (-1: none)."""
+
+    split: str
+    indices: Tensor
+    seeds: Tensor
+
+
+class IndexDataset(torch.utils.data.Dataset):
+    """``len(split)`` items, each its own index (and seed, when the sampler gives one)."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[int, int]:
+        return item if isinstance(item, tuple) else (item, -1)
+
+
+def index_collate(split: str):
+    def collate(items: list[tuple[int, int]]) -> IndexBatch:
+        indices, seeds = zip(*items, strict=True)
+        return IndexBatch(split, torch.tensor(indices), torch.tensor(seeds))
+
+    return collate
+
+
+def crop_flip(images: Tensor, seeds: Tensor, crop: bool, flip: bool) -> Tensor:
+    """Per-image random crop of the zero-padded image (offsets from the seeds) and horizontal flip, batched."""
+    n, _, h, w = images.shape
+    seeds = seeds.to(images.device)
+    if crop:
+        dy, dx = seeds % (2 * PAD + 1), (seeds // (2 * PAD + 1)) % (2 * PAD + 1)
+        padded = F.pad(images, (PAD, PAD, PAD, PAD))
+        rows = (dy.view(n, 1) + torch.arange(h, device=images.device)).view(n, 1, h, 1)
+        cols = (dx.view(n, 1) + torch.arange(w, device=images.device)).view(n, 1, 1, w)
+        batch = torch.arange(n, device=images.device).view(n, 1, 1, 1)
+        channels = torch.arange(images.shape[1], device=images.device).view(1, -1, 1, 1)
+        images = padded[batch, channels, rows, cols]
+    if flip:
+        flipped = (seeds // (2 * PAD + 1) ** 2) % 2 == 1
+        images = torch.where(flipped.view(n, 1, 1, 1), images.flip(3), images)
+    return images
+
+
+def to_model_input(images: Tensor, mean: Tensor, std: Tensor, size: int | None) -> Tensor:
+    """uint8 NCHW -> normalized float, resized (antialiased, as torchvision's Resize) when ``size`` is given."""
+    x = images.float().div_(255)
+    if size is not None and size != x.shape[-1]:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.sub_(mean.to(x.device).view(1, -1, 1, 1)).div_(std.to(x.device).view(1, -1, 1, 1))

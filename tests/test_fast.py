@@ -1,0 +1,78 @@
+"""The fast data path: batched crop/flip with the per-image path's semantics, same eval inputs, exact resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.transforms import v2
+
+from cnnbench.cli import CnnbenchCLI
+from cnnbench.data import ImageDataModule
+from cnnbench.data.fast import PAD, IndexBatch, crop_flip
+from tests.test_cli import base_args
+
+
+def seed_for(dy: int, dx: int, flip: bool) -> int:
+    side = 2 * PAD + 1
+    return dy + side * dx + side * side * int(flip)
+
+
+def test_crop_flip_cuts_the_padded_image_at_the_seeded_offset() -> None:
+    images = torch.randint(0, 256, (3, 3, 8, 8), dtype=torch.uint8)
+    seeds = torch.tensor([seed_for(4, 4, False), seed_for(0, 8, True), seed_for(8, 1, False)])
+    out = crop_flip(images, seeds, crop=True, flip=True)
+    padded = v2.functional.pad(images, [PAD])
+    assert torch.equal(out[0], images[0])  # offset (4, 4): the image itself
+    assert torch.equal(out[1], padded[1, :, 0:8, 8:16].flip(2))
+    assert torch.equal(out[2], padded[2, :, 8:16, 1:9])
+
+
+def test_offsets_and_flips_are_uniform_over_random_seeds() -> None:
+    seeds = torch.randint(0, 2**62, (20000,), generator=torch.Generator().manual_seed(0))
+    side = 2 * PAD + 1
+    for values, k in (((seeds % side), side), ((seeds // side) % side, side), ((seeds // side**2) % 2, 2)):
+        counts = torch.bincount(values, minlength=k).float() / len(seeds)
+        assert torch.allclose(counts, torch.full((k,), 1 / k), atol=0.02)
+
+
+def test_fast_evaluation_inputs_equal_the_per_image_path(cifar_dir: Path) -> None:
+    batches = {}
+    for fast in (False, True):
+        dm = ImageDataModule(data_dir=str(cifar_dir), val_size=20, batch_size=8, num_workers=0, fast=fast)
+        dm.setup("fit")
+        batch = next(iter(dm.val_dataloader()))
+        batches[fast] = dm.on_after_batch_transfer(batch, 0)
+    assert isinstance(next(iter(dm.val_dataloader())), IndexBatch)
+    assert torch.equal(batches[True][1], batches[False][1])
+    assert torch.allclose(batches[True][0], batches[False][0], atol=1e-5)
+
+
+def test_fast_resize_matches_torchvision_up_to_rounding(fmnist_dir: Path) -> None:
+    inputs = []
+    for fast in (False, True):
+        dm = ImageDataModule(dataset="fashion_mnist", data_dir=str(fmnist_dir), val_size=20, batch_size=4,
+                             num_workers=0, image_size=64, fast=fast)  # fmt: skip
+        dm.setup("fit")
+        inputs.append(dm.on_after_batch_transfer(next(iter(dm.val_dataloader())), 0)[0])
+    assert inputs[0].shape == inputs[1].shape == (4, 1, 64, 64)
+    assert (inputs[0] - inputs[1]).abs().max() * dm.std[0] <= 1 / 255 + 1e-6  # torchvision rounds to uint8
+
+
+def test_fast_path_resumes_mid_epoch_to_the_same_weights(cifar_dir: Path, tmp_path: Path) -> None:
+    common = (
+        "--data.fast=true",
+        "--data.augment=crop_flip",
+        "--model.lr_schedule=constant",
+        "--model.warmup_epochs=0",
+        "--trainer.deterministic=true",
+        "--checkpoint.last_every_n_steps=1",
+    )
+    straight = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "a", "--trainer.max_steps=8", *common)])
+    CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "b", "--trainer.max_steps=3", *common)])
+    resumed = CnnbenchCLI(
+        args=["fit", *base_args(cifar_dir, tmp_path / "b", "--trainer.max_steps=8", "--ckpt_path=last", *common)]
+    )
+    assert resumed.trainer.global_step == 8
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name

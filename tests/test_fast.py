@@ -76,3 +76,16 @@ def test_fast_path_resumes_mid_epoch_to_the_same_weights(cifar_dir: Path, tmp_pa
     assert resumed.trainer.global_step == 8
     for name, tensor in straight.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_fast_and_per_image_paths_give_the_same_training_batches(cifar_dir: Path) -> None:
+    batches = {}
+    for fast in (False, True):
+        dm = ImageDataModule(data_dir=str(cifar_dir), val_size=20, batch_size=16, num_workers=0, fast=fast)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(2)
+        batches[fast] = [dm.on_after_batch_transfer(batch, 0) for batch in loader]
+    assert len(batches[True]) == 5
+    for (x_fast, y_fast), (x_slow, y_slow) in zip(batches[True], batches[False], strict=True):
+        assert torch.equal(y_fast, y_slow) and torch.allclose(x_fast, x_slow, atol=1e-5)

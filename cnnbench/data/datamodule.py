@@ -37,23 +37,25 @@ def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
 class ImageTensorDataset(Dataset):
     """A split held as one uint8 tensor; ``transform`` maps one uint8 CHW image to the model's input.
 
-    An item is an index, or ``(index, seed)`` from a ResumableSampler: the random transform then draws from
-    that seed, leaving the process's own RNG as it was.
+    An item is an index, or ``(index, seed)`` from a ResumableSampler: the image is then randomly cropped
+    and/or flipped as the seed says (the fast path's ``crop_flip``, so both paths give the same pixels).
     """
 
-    def __init__(self, images: Tensor, labels: Tensor, transform: v2.Transform) -> None:
+    def __init__(
+        self, images: Tensor, labels: Tensor, transform: v2.Transform, crop: bool = False, flip: bool = False
+    ) -> None:
         self.images, self.labels, self.transform = images, labels, transform
+        self.crop, self.flip = crop, flip
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[Tensor, Tensor]:
-        if isinstance(item, tuple):
-            index, seed = item
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                return self.transform(self.images[index]), self.labels[index]
-        return self.transform(self.images[item]), self.labels[item]
+        index, seed = item if isinstance(item, tuple) else (item, -1)
+        image = self.images[index]
+        if seed >= 0 and (self.crop or self.flip):
+            image = crop_flip(image[None], torch.tensor([seed]), self.crop, self.flip)[0]
+        return self.transform(image), self.labels[index]
 
 
 class ImageDataModule(LightningDataModule):
@@ -173,12 +175,9 @@ class ImageDataModule(LightningDataModule):
             images = to_grayscale(images)
         return images, labels
 
-    def transform(self, train: bool) -> v2.Compose:
+    def transform(self) -> v2.Compose:
+        """The deterministic part of the input pipeline: resize (if asked), scale to [0, 1], normalize."""
         steps: list[v2.Transform] = []
-        if train and self.augment == "crop_flip":
-            steps.append(v2.RandomCrop(self.spec.image_size, padding=4))
-        if train and self.augment in ("flip", "crop_flip"):
-            steps.append(v2.RandomHorizontalFlip())
         if self.image_size != self.spec.image_size:
             steps.append(v2.Resize(self.image_size, antialias=True))
         steps.append(v2.ToDtype(torch.float32, scale=True))
@@ -194,7 +193,8 @@ class ImageDataModule(LightningDataModule):
             dataset = IndexDataset(len(labels))
             options["collate_fn"] = index_collate(split)
         else:
-            dataset = ImageTensorDataset(images, labels, self.transform(train))
+            crop, flip = train and self.augment == "crop_flip", train and self.augment != "none"
+            dataset = ImageTensorDataset(images, labels, self.transform(), crop, flip)
             options.update(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         if not train:
             return DataLoader(dataset, **options)
@@ -233,7 +233,7 @@ class ImageDataModule(LightningDataModule):
             self._on_device[batch.split] = (images.to(device), labels.to(device))
         images, labels = self._on_device[batch.split]
         x = images[batch.indices]
-        if batch.split == "train" and self.augment != "none":
+        if batch.split == "train" and self.augment != "none":  # the same crop and flip as ImageTensorDataset
             x = crop_flip(x, batch.seeds, crop=self.augment == "crop_flip", flip=True)
         mean, std = torch.tensor(self.mean or [0.0]), torch.tensor(self.std or [1.0])
         channels = self.in_channels

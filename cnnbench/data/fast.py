@@ -48,21 +48,25 @@ def index_collate(split: str):
 
 
 def crop_flip(images: Tensor, seeds: Tensor, crop: bool, flip: bool) -> Tensor:
-    """Per-image random crop of the zero-padded image (offsets from the seeds) and horizontal flip, batched."""
-    n, _, h, w = images.shape
+    """Per-image random crop of the zero-padded image (offsets from the seeds), then horizontal flip, batched.
+
+    Two gathers (rows, then columns with the flip folded into the column order): far faster than indexing
+    with four broadcast index tensors.
+    """
+    n, c, h, w = images.shape
+    side = 2 * PAD + 1
     seeds = seeds.to(images.device)
-    if crop:
-        dy, dx = seeds % (2 * PAD + 1), (seeds // (2 * PAD + 1)) % (2 * PAD + 1)
-        padded = F.pad(images, (PAD, PAD, PAD, PAD))
-        rows = (dy.view(n, 1) + torch.arange(h, device=images.device)).view(n, 1, h, 1)
-        cols = (dx.view(n, 1) + torch.arange(w, device=images.device)).view(n, 1, 1, w)
-        batch = torch.arange(n, device=images.device).view(n, 1, 1, 1)
-        channels = torch.arange(images.shape[1], device=images.device).view(1, -1, 1, 1)
-        images = padded[batch, channels, rows, cols]
+    zeros = torch.zeros_like(seeds)
+    dy, dx = (seeds % side, (seeds // side) % side) if crop else (zeros, zeros)
+    padded = F.pad(images, (PAD, PAD, PAD, PAD)) if crop else images
+    rows = (dy.view(n, 1) + torch.arange(h, device=images.device)).view(n, 1, h, 1)
+    x = padded.gather(2, rows.expand(n, c, h, padded.shape[3]))
+    columns = torch.arange(w, device=images.device).expand(n, w)
     if flip:
-        flipped = (seeds // (2 * PAD + 1) ** 2) % 2 == 1
-        images = torch.where(flipped.view(n, 1, 1, 1), images.flip(3), images)
-    return images
+        flipped = ((seeds // side**2) % 2 == 1).view(n, 1)
+        columns = torch.where(flipped, w - 1 - columns, columns)
+    columns = (columns + dx.view(n, 1)).view(n, 1, 1, w)
+    return x.gather(3, columns.expand(n, c, h, w))
 
 
 def to_model_input(images: Tensor, mean: Tensor, std: Tensor, size: int | None) -> Tensor:

@@ -79,3 +79,30 @@ def test_flops_count_of_a_hand_computable_model() -> None:
     info = describe("simple_cnn", 3, 32)
     assert info.mflops * 1e6 == 2 * (16 * 30 * 30 * 27 + 3600 * 10)
     assert info.params == EXPECTED_PARAMS["simple_cnn"][(3, 32)]
+
+
+def test_channels_last_changes_the_layout_not_the_logits() -> None:
+    from cnnbench.models import ResNet
+
+    torch.manual_seed(0)
+    plain = ResNet(depth=18, input_size=16).eval()
+    nhwc = ResNet(depth=18, input_size=16, channels_last=True).eval()
+    nhwc.load_state_dict(plain.state_dict())
+    nhwc.configure_model()
+    weights = [m.weight for m in nhwc.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(nhwc(x), plain(x), atol=1e-5)
+
+
+def test_compiled_backbone_keeps_its_checkpoint_keys_and_logits() -> None:
+    from cnnbench.models import SimpleCNN
+
+    compiled, plain = SimpleCNN(compile=True).eval(), SimpleCNN().eval()
+    plain.load_state_dict(compiled.state_dict())
+    compiled.configure_model()
+    assert list(compiled.state_dict()) == list(plain.state_dict())  # no _orig_mod. prefixes
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), plain(x), atol=1e-5)

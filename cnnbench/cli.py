@@ -31,6 +31,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import cnnbench.models  # noqa: F401  (registers the model classes for subclass mode)
 from cnnbench.callbacks import (
+    EpochThroughput,
     LatestCheckpoint,
     PredictionCSVWriter,
     RNGStateCheckpoint,
@@ -290,6 +291,7 @@ class CnnbenchCLI(LightningCLI):
             options: CheckpointOptions = config["checkpoint"]
             ckpt_dir = self.run_dir / CHECKPOINT_DIR
             return [
+                EpochThroughput(),
                 RNGStateCheckpoint(),
                 best_checkpoint(ckpt_dir, options.save_top_k),
                 LatestCheckpoint(ckpt_dir, options.last_every_n_steps),
@@ -308,15 +310,19 @@ class CnnbenchCLI(LightningCLI):
 
         # One W&B run per run folder: the id is derived from the folder, so a resumed run continues it.
         run_id = re.sub(r"[^A-Za-z0-9_-]", "-", f"{run_name}-{run_dir.name}")
+        model, dataset = self.model.model_name, self.datamodule.dataset
+        family = type(self.model).__module__.rsplit(".", 1)[-1]  # the model file: alexnet, resnet, ...
+        configs = [Path(str(c)) for c in _as_list(self.config[self.subcommand or "fit"].get("config"))]
+        recipes = [f"recipe:{c.parent.name}/{c.stem}" for c in configs if c.parent.name != "logger"]
         return WandbLogger(
             project=options.project,
             entity=options.entity,
-            name=run_id,
+            name=f"{model}-{dataset}-{run_dir.name.rsplit('-', 1)[-1]}",
             id=run_id,
             resume="allow",
             save_dir=str(run_dir),
-            group=self.datamodule.dataset,
-            tags=[self.model.model_name, self.datamodule.dataset, *options.tags],
+            group=dataset,
+            tags=list(dict.fromkeys([model, family, dataset, *recipes, *options.tags])),
         )
 
 

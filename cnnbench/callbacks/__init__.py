@@ -4,8 +4,10 @@ from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint, fi
 from cnnbench.callbacks.predictions import PredictionCSVWriter
 from cnnbench.callbacks.rng import RNGStateCheckpoint
 from cnnbench.callbacks.run_config import SaveRunConfig
+from cnnbench.callbacks.throughput import EpochThroughput
 
 __all__ = [
+    "EpochThroughput",
     "LatestCheckpoint",
     "PredictionCSVWriter",
     "RNGStateCheckpoint",

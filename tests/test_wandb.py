@@ -1,0 +1,45 @@
+"""What cnnbench logs to W&B, read back from the offline run file (no server, no login)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cnnbench.cli import CnnbenchCLI
+from cnnbench.models.summary import describe
+from tests.test_cli import base_args, column, read_metrics
+from tests.wandb_records import read_run
+
+REPO = Path(__file__).parents[1]
+
+
+def test_offline_run_has_name_tags_full_config_size_and_max_accuracy(
+    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = [f"--config={REPO / 'configs/cifar10/simple_cnn.yaml'}", f"--config={REPO / 'configs/logger/wandb.yaml'}"]
+    cli = CnnbenchCLI(args=["fit", *args, *base_args(cifar_dir, tmp_path, "--trainer.max_epochs=3")])
+    cli.trainer.loggers[-1].experiment.finish()  # what the process exit does: writes the final summary
+
+    (run_file,) = (cli.run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    run = read_run(run_file)
+    name, run_id, group, tags = run["run"]
+    assert re.fullmatch(r"simple_cnn-cifar10-[0-9a-f]{4}", name) and group == "cifar10"
+    assert run_id == f"cifar10-simple_cnn-{cli.run_dir.name}"  # from the run folder: a resume continues it
+    assert {"simple_cnn", "cifar10", "recipe:cifar10/simple_cnn"} <= set(tags)
+
+    config = run["config"]["cnnbench"]  # the whole resolved config, as config.yaml has it
+    assert config["model"]["class_path"] == "cnnbench.models.simple_cnn.SimpleCNN"
+    assert config["trainer"]["max_epochs"] == 3 and config["data"]["augment"] == "flip"
+    info = describe("simple_cnn", 3, 32)
+    assert run["config"]["model/params"] == run["summary"]["model/params"] == info.params == 36458
+    assert run["config"]["model/mflops"] == pytest.approx(info.mflops, abs=0.01)
+
+    rows = read_metrics(cli.run_dir)
+    val_acc = [acc for _, acc in column(rows, "val/acc")]
+    assert len(val_acc) == 3 and run["summary"]["val/acc"] == {"max": pytest.approx(max(val_acc))}
+    logged_lr = [h["train/lr"] for h in run["history"] if "train/lr" in h]
+    assert logged_lr == pytest.approx([lr for _, lr in column(rows, "train/lr")])
+    assert run["summary"]["train/img_s"] > 0 and run["summary"]["train/epoch_s"] > 0

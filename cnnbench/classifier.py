@@ -117,7 +117,7 @@ class ImageClassifier(LightningModule):
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss
 
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: Literal["val", "test"]) -> None:
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: Literal["val", "test"]) -> Tensor:
         images, labels = batch
         logits = self(images)
         loss = self.criterion(logits, labels)
@@ -130,6 +130,7 @@ class ImageClassifier(LightningModule):
         self.log(f"{stage}/loss", mean_loss, on_epoch=True, prog_bar=True)
         self.log(f"{stage}/acc", acc, on_epoch=True, prog_bar=True)
         self.log(f"{stage}/acc_top5", acc_top5, on_epoch=True)
+        return logits.argmax(dim=1)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -142,8 +143,8 @@ class ImageClassifier(LightningModule):
         # Already synced (val_acc is); sync_dist only keeps Lightning from warning under DDP.
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        return {"preds": self._evaluate(batch, "test")}  # for the confusion matrix and prediction grid
 
     def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch

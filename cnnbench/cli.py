@@ -36,6 +36,7 @@ from cnnbench.callbacks import (
     PredictionCSVWriter,
     RNGStateCheckpoint,
     SaveRunConfig,
+    TestFigures,
     best_checkpoint,
 )
 from cnnbench.checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
@@ -298,6 +299,8 @@ class CnnbenchCLI(LightningCLI):
             ]
         if subcommand == "predict":
             return [PredictionCSVWriter(self.log_dir / "predictions.csv", self.datamodule.classes)]
+        if subcommand == "test":
+            return [TestFigures(self.log_dir, self.datamodule.classes)]
         return []
 
     def _wandb_logger(self, options: WandbOptions, run_name: str, run_dir: Path) -> Logger | None:
@@ -366,6 +369,10 @@ def main(args: ArgsType = None) -> None:
     try:
         if isinstance(argv, list) and argv[:1] == ["models"]:
             list_models_command(argv[1:])
+        elif isinstance(argv, list) and argv[:1] == ["report"]:
+            from cnnbench.report.command import report_command
+
+            report_command(argv[1:])
         else:
             CnnbenchCLI(args=args)
     except SIGTERMException:

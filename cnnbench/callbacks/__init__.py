@@ -4,6 +4,7 @@ from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint, fi
 from cnnbench.callbacks.predictions import PredictionCSVWriter
 from cnnbench.callbacks.rng import RNGStateCheckpoint
 from cnnbench.callbacks.run_config import SaveRunConfig
+from cnnbench.callbacks.test_figures import TestFigures
 from cnnbench.callbacks.throughput import EpochThroughput
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "PredictionCSVWriter",
     "RNGStateCheckpoint",
     "SaveRunConfig",
+    "TestFigures",
     "best_checkpoint",
     "find_best",
 ]

@@ -1,0 +1,85 @@
+"""At the end of ``test``: the confusion matrix and a grid of test images with true and predicted labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_warn
+
+from cnnbench.errors import CnnbenchError
+
+
+class TestFigures(Callback):
+    """Saves ``confusion_matrix.csv``/``.png`` and ``predictions.png`` in the test folder; logs both to W&B if on.
+
+    Args:
+        out_dir: The folder of this ``test`` (``<run>/test-<time>/``).
+        classes: Class names.
+        grid_images: How many of the first test images the prediction grid shows.
+    """
+
+    def __init__(self, out_dir: Path, classes: Sequence[str], grid_images: int = 40) -> None:
+        self.out_dir, self.classes, self.grid_images = Path(out_dir), list(classes), grid_images
+        self._labels: list[torch.Tensor] = []
+        self._preds: list[torch.Tensor] = []
+        self._images: list[torch.Tensor] = []
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._labels, self._preds, self._images = [], [], []
+
+    def on_test_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, *args: Any
+    ) -> None:
+        images, labels = batch
+        self._labels.append(labels.cpu())
+        self._preds.append(outputs["preds"].cpu())
+        if sum(len(x) for x in self._images) < self.grid_images:
+            self._images.append(images[: self.grid_images].float().cpu())
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.world_size > 1:
+            rank_zero_warn("cnnbench: test figures are drawn in single-process runs only; skipped under DDP")
+            return
+        from cnnbench.report.figures import (
+            confusion_matrix,
+            save_confusion_matrix,
+            save_prediction_grid,
+            write_confusion_csv,
+        )
+
+        labels, preds = torch.cat(self._labels), torch.cat(self._preds)
+        matrix = confusion_matrix(labels, preds, len(self.classes))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")
+        n = self.grid_images
+        mean, std = (
+            torch.tensor(v or [0.0]).view(1, -1, 1, 1) for v in (trainer.datamodule.mean, trainer.datamodule.std)
+        )
+        images = torch.cat(self._images)[:n] * std + mean  # back to [0, 1] for display
+        try:
+            paths = [
+                save_confusion_matrix(
+                    matrix, self.classes, self.out_dir / "confusion_matrix.png", pl_module.model_name
+                ),
+                save_prediction_grid(images, labels[:n], preds[:n], self.classes, self.out_dir / "predictions.png"),
+            ]
+        except CnnbenchError as exc:  # matplotlib missing: the test metrics stand, only the PNGs are skipped
+            rank_zero_warn(f"cnnbench: {exc}")
+            paths = []
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                media: dict[str, Any] = {
+                    "test/confusion_matrix": wandb.plot.confusion_matrix(
+                        y_true=labels.tolist(), preds=preds.tolist(), class_names=self.classes
+                    )
+                }
+                media.update({f"test/{p.stem}": wandb.Image(str(p)) for p in paths})
+                logger.experiment.log(media)

@@ -1,0 +1,1 @@
+"""Local reports of runs: comparison table, training curves, confusion matrix and prediction grid."""

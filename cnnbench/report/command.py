@@ -1,0 +1,102 @@
+"""``cnnbench report RUN_DIR...``: curves, comparison table, confusion matrix and prediction grid of runs."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+from pathlib import Path
+
+import torch
+from lightning.pytorch import Trainer
+
+from cnnbench.callbacks.checkpoints import find_best
+from cnnbench.errors import CnnbenchError
+from cnnbench.report.figures import (
+    confusion_matrix,
+    save_confusion_matrix,
+    save_curves,
+    save_prediction_grid,
+    write_confusion_csv,
+)
+from cnnbench.report.runs import RunRecord, fmt
+
+COLUMNS = ["model", "dataset", "params", "MFLOPs", "epochs", "best val acc", "test acc", "s/epoch", "img/s", "run"]
+
+
+def table_rows(runs: list[RunRecord]) -> list[list[str]]:
+    rows = []
+    for run in runs:
+        params, mflops = run.size()
+        rows.append([
+            run.model, run.dataset, f"{params:,}", f"{mflops:.1f}", str(run.epochs),
+            fmt(run.best_val_acc and 100 * run.best_val_acc, ".2f"), fmt(run.test_acc and 100 * run.test_acc, ".2f"),
+            fmt(run.s_per_epoch, ".2f"), fmt(run.img_s, ",.0f"), str(run.path),
+        ])  # fmt: skip
+    return rows
+
+
+def markdown(rows: list[list[str]]) -> str:
+    align = ["---" if c in ("model", "dataset", "run") else "---:" for c in COLUMNS]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(align) + "|"]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def test_figures(run: RunRecord, out: Path, data_dir: str | None) -> list[Path]:
+    """Predict the test split with the run's best checkpoint; save its confusion matrix and prediction grid."""
+    from cnnbench.classifier import ImageClassifier
+    from cnnbench.data import ImageDataModule
+
+    checkpoint = find_best(run.path / "checkpoints") or run.path / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
+        raise CnnbenchError(f"{run.path} has no checkpoint to draw the test figures from")
+    data_options = {k: v for k, v in run.config["data"].items() if k in ImageDataModule.__init__.__code__.co_varnames}
+    data = ImageDataModule(**{**data_options, **({"data_dir": data_dir} if data_dir else {}), "download": False})
+    data.prepare_data()
+    data.setup("test")
+    module, _, name = run.config["model"]["class_path"].rpartition(".")
+    model_class: type[ImageClassifier] = getattr(importlib.import_module(module), name)
+    model = model_class.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=False)
+    trainer = Trainer(
+        accelerator="auto", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    batches = trainer.predict(model, datamodule=data)
+    preds = torch.cat([b["preds"] for b in batches]).cpu()
+    images, labels = data.splits["test"]
+    matrix = confusion_matrix(labels, preds, data.num_classes)
+    name, n = f"{run.model}-{run.path.name}", 40
+    grid = out / f"{name}-predictions.png"
+    return [
+        write_confusion_csv(matrix, data.classes, out / f"{name}-confusion_matrix.csv"),
+        save_confusion_matrix(matrix, data.classes, out / f"{name}-confusion_matrix.png", run.model),
+        save_prediction_grid(images[:n].float() / 255, labels[:n], preds[:n], data.classes, grid),
+    ]
+
+
+def report_command(args: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="cnnbench report", description=__doc__)
+    parser.add_argument("runs", nargs="+", type=Path, help="Run folders (<root>/<run_name>/<run_id>).")
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="Folder for the PNG, Markdown and CSV files.")
+    parser.add_argument(
+        "--figures", type=Path, default=None, help="Run whose test confusion matrix and prediction grid to draw "
+        "(default: the first run given; 'none' to skip).",
+    )  # fmt: skip
+    parser.add_argument("--data-dir", default=None, help="Data folder for the test figures (default: the run's).")
+    options = parser.parse_args(args)
+    runs = [RunRecord.read(path) for path in options.runs]
+    options.out.mkdir(parents=True, exist_ok=True)
+
+    rows = table_rows(runs)
+    (options.out / "comparison.md").write_text(markdown(rows) + "\n")
+    with open(options.out / "comparison.csv", "w", newline="") as f:
+        csv.writer(f).writerows([COLUMNS, *rows])
+    written = [
+        options.out / "comparison.md",
+        options.out / "comparison.csv",
+        save_curves(runs, options.out / "curves.png"),
+    ]
+    if str(options.figures) != "none":
+        figures_run = RunRecord.read(options.figures) if options.figures else runs[0]
+        written += test_figures(figures_run, options.out, options.data_dir)
+    print(markdown(rows))
+    print("\nwrote " + ", ".join(str(p) for p in written))

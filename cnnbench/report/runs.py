@@ -1,0 +1,109 @@
+"""What a run folder says about its run, read only from the files the run wrote."""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from cnnbench.errors import CnnbenchError
+
+
+@dataclass
+class RunRecord:
+    """One run folder: its config, hyperparameters and metrics (a resumed run's metrics.csv is one history)."""
+
+    path: Path
+    config: dict
+    hparams: dict
+    rows: list[dict[str, str]] = field(repr=False)
+
+    @classmethod
+    def read(cls, path: Path) -> RunRecord:
+        path = Path(path)
+        missing = [name for name in ("config.yaml", "hparams.yaml", "metrics.csv") if not (path / name).is_file()]
+        if missing:
+            raise CnnbenchError(f"{path} is not a cnnbench run folder (missing {', '.join(missing)})")
+        with open(path / "metrics.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        return cls(
+            path=path,
+            config=yaml.safe_load((path / "config.yaml").read_text()),
+            hparams=yaml.safe_load((path / "hparams.yaml").read_text()) or {},
+            rows=rows,
+        )
+
+    @property
+    def model(self) -> str:
+        from cnnbench.cli import variant_name
+
+        model = self.config["model"]
+        return variant_name(model["class_path"], model.get("init_args")) or model["class_path"].rsplit(".", 1)[-1]
+
+    @property
+    def dataset(self) -> str:
+        return self.config["data"]["dataset"]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.path.parent.name}/{self.path.name}"
+
+    def values(self, name: str) -> list[tuple[int, int, float]]:
+        """(epoch, step, value) of every row that logged ``name``."""
+        return [(int(r["epoch"]), int(r["step"]), float(r[name])) for r in self.rows if r.get(name)]
+
+    def per_epoch(self, name: str) -> list[tuple[int, float]]:
+        return [(epoch, value) for epoch, _, value in self.values(name)]
+
+    def per_step(self, name: str) -> list[tuple[int, float]]:
+        return [(step, value) for _, step, value in self.values(name)]
+
+    @property
+    def steps_per_epoch(self) -> float:
+        ends = self.values("val/acc") or self.values("train/loss")
+        return (ends[-1][1] + 1) / (ends[-1][0] + 1) if ends else 1.0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.per_epoch("val/acc"))
+
+    @property
+    def best_val_acc(self) -> float | None:
+        accs = [v for _, v in self.per_epoch("val/acc")]
+        return max(accs) if accs else None
+
+    @property
+    def test_acc(self) -> float | None:
+        """``test/acc`` of the latest ``cnnbench test`` of this run (they write ``test-<time>/metrics.csv``)."""
+        for folder in sorted(self.path.glob("test-*"), reverse=True):
+            if (folder / "metrics.csv").is_file():
+                with open(folder / "metrics.csv", newline="") as f:
+                    accs = [float(r["test/acc"]) for r in csv.DictReader(f) if r.get("test/acc")]
+                if accs:
+                    return accs[-1]
+        return None
+
+    @property
+    def s_per_epoch(self) -> float | None:
+        times = [v for _, v in self.per_epoch("train/epoch_s")]
+        return statistics.median(times) if times else None
+
+    @property
+    def img_s(self) -> float | None:
+        rates = [v for _, v in self.per_epoch("train/img_s")]
+        return statistics.median(rates) if rates else None
+
+    def size(self) -> tuple[int, float]:
+        from cnnbench.models.summary import describe
+
+        hp = self.hparams
+        info = describe(self.model, hp["in_channels"], hp["input_size"], hp["num_classes"])
+        return info.params, info.mflops
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)

@@ -83,3 +83,34 @@ def test_report_of_a_folder_that_is_no_run_fails_clearly(tmp_path: Path, capsys:
         main(["report", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "is not a cnnbench run folder (missing config.yaml, hparams.yaml, metrics.csv)" in capsys.readouterr().err
+
+
+def test_predict_on_image_files_of_any_size_and_mode(fitted_run, tmp_path: Path) -> None:
+    data_dir, root, cli = fitted_run
+    test_images = cli.datamodule.splits["test"][0]
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(test_images[0].permute(1, 2, 0).numpy()).save(folder / "a_test0.png")  # a test image as is
+    Image.fromarray(test_images[1].permute(1, 2, 0).numpy()).resize((96, 80)).convert("L").save(folder / "b_gray.jpg")
+    Image.fromarray(test_images[2].permute(1, 2, 0).numpy()).convert("RGBA").save(folder / "c_rgba.png")
+    (folder / "d_broken.png").write_bytes(b"not an image")
+    args = base_args(data_dir, root, "--ckpt_path=best", f"--data.predict_files=[{folder}]")
+    with pytest.warns(UserWarning, match=r"skipped an unreadable file: .*d_broken\.png: UnidentifiedImageError"):
+        predicted = CnnbenchCLI(args=["predict", *args])
+    rows = {Path(r[0]).name: r for r in read_csv(predicted.log_dir / "predictions.csv")[1:]}
+    assert sorted(rows) == ["a_test0.png", "b_gray.jpg", "c_rgba.png"]
+    header = read_csv(predicted.log_dir / "predictions.csv")[0]
+    assert header[:9] == ["file", "pred", "pred_name", "top1", "top1_p", "top2", "top2_p", "top3", "top3_p"]
+    for row in rows.values():
+        assert row[3] == row[2] and float(row[4]) >= float(row[6]) >= float(row[8])
+        assert sum(float(p) for p in row[9:]) == pytest.approx(1.0, abs=1e-4)
+    # The PNG of test image 0 is predicted exactly as that image is in the test split.
+    on_split = CnnbenchCLI(args=["predict", *base_args(data_dir, root, "--ckpt_path=best")])
+    first = read_csv(on_split.log_dir / "predictions.csv")[1]
+    assert rows["a_test0.png"][1:] == first[1:]
+
+
+@pytest.fixture
+def fitted_run(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, CnnbenchCLI]:
+    root = tmp_path / "runs"
+    return cifar_dir, root, CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])

@@ -8,13 +8,16 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from cnnbench.data.datasets import DATASETS, Split
 from cnnbench.data.fast import IndexBatch, IndexDataset, crop_flip, index_collate, to_model_input
+from cnnbench.data.files import find_images, read_images
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
+from cnnbench.errors import CnnbenchError
 
 DatasetName = Literal["cifar10", "fashion_mnist"]
 Augment = Literal["none", "flip", "crop_flip"]
@@ -78,6 +81,8 @@ class ImageDataModule(LightningDataModule):
             published values; scaled to [0, 1]). Needs ``std`` too.
         std: Per-channel standard deviations to go with ``mean``.
         download: Download missing files (needs internet).
+        predict_files: Image files or folders for ``predict`` instead of the test split (any size and mode:
+            converted as the training images were; unreadable files are reported by name and skipped).
         fast: Fast path: loaders yield indices, and whole batches are gathered, augmented and normalized as
             tensor ops on the training device, from the split copied there once (see ``cnnbench/data/fast.py``).
             ``num_workers`` is then unused.
@@ -99,6 +104,7 @@ class ImageDataModule(LightningDataModule):
         mean: list[float] | None = None,
         std: list[float] | None = None,
         download: bool = True,
+        predict_files: list[str] | None = None,
         fast: bool = False,
     ) -> None:
         super().__init__()
@@ -121,6 +127,7 @@ class ImageDataModule(LightningDataModule):
         self.std: list[float] = []
         self.splits: dict[str, Split] = {}
         self._train_loader: ResumableDataLoader | None = None
+        self.predict_names: list[str] = []  # the files predicted on, in order (predict_files)
         self._on_device: dict[str, Split] = {}  # fast path: each split, copied once to the training device
         self._pending_train_state: dict[str, int] | None = None
 
@@ -142,9 +149,24 @@ class ImageDataModule(LightningDataModule):
         return list(self.spec.classes)
 
     def prepare_data(self) -> None:
-        self.spec.ensure_available(self.data_dir, self.hparams.download)
+        if not self._predicting_files():
+            self.spec.ensure_available(self.data_dir, self.hparams.download)
+
+    def _predicting_files(self) -> bool:
+        trainer = self.trainer
+        return bool(self.hparams.predict_files) and (trainer is None or trainer.predicting)
 
     def setup(self, stage: str) -> None:
+        if stage == "predict" and self.hparams.predict_files:
+            # The images as the dataset's are (channels, native size); the checkpoint supplies the normalization.
+            files = find_images(self.hparams.predict_files)
+            size = self.spec.image_size
+            images, kept, skipped = read_images(files, self.in_channels, size)
+            for line in skipped:
+                rank_zero_warn(f"cnnbench: skipped an unreadable file: {line}")
+            self.splits["predict"] = (images, torch.full((len(kept),), -1))
+            self.predict_names = [str(f) for f in kept]
+            return
         if self.splits:
             return
         self.spec.ensure_available(self.data_dir, download=False)
@@ -222,7 +244,11 @@ class ImageDataModule(LightningDataModule):
         return self._loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        if "predict" not in self.splits:
+            return self._loader("test")
+        if not self.mean:
+            raise CnnbenchError("predicting on image files needs a trained model's normalization: pass --ckpt_path")
+        return self._loader("predict")
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if not isinstance(batch, IndexBatch):
@@ -252,6 +278,8 @@ class ImageDataModule(LightningDataModule):
         # Lightning restores a stateful loader itself only if it builds the loader after loading the checkpoint;
         # a model whose configure_optimizers reads trainer.estimated_stepping_batches (ours: the LR schedule)
         # makes it build the loader first and the state is dropped. The data module carries it instead.
+        if "mean" in state_dict:  # the training normalization, for inputs that are not the training data
+            self.mean, self.std = list(state_dict["mean"]), list(state_dict["std"])
         self._pending_train_state = state_dict.get("train_loader")
         if self._train_loader is not None and self._pending_train_state is not None:
             self._train_loader.load_state_dict(self._pending_train_state)

@@ -369,6 +369,10 @@ def main(args: ArgsType = None) -> None:
     try:
         if isinstance(argv, list) and argv[:1] == ["models"]:
             list_models_command(argv[1:])
+        elif isinstance(argv, list) and argv[:1] == ["export"]:
+            from cnnbench.export import export_command
+
+            export_command(argv[1:])
         elif isinstance(argv, list) and argv[:1] == ["report"]:
             from cnnbench.report.command import report_command
 

@@ -114,3 +114,26 @@ def test_predict_on_image_files_of_any_size_and_mode(fitted_run, tmp_path: Path)
 def fitted_run(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, CnnbenchCLI]:
     root = tmp_path / "runs"
     return cifar_dir, root, CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])
+
+
+@pytest.mark.parametrize("model", ["simple_cnn", "resnet18"])
+def test_exported_networks_give_the_checkpoint_logits(cifar_dir: Path, tmp_path: Path, model: str) -> None:
+    import json
+
+    import torch
+
+    from cnnbench.export import export_checkpoint, load_classifier
+
+    root = tmp_path / "runs"
+    args = [a.replace("simple_cnn", model) for a in base_args(cifar_dir, root, "--trainer.max_epochs=1")]
+    cli = CnnbenchCLI(args=["fit", *args])
+    (best,) = (cli.run_dir / "checkpoints").glob("best-*.ckpt")
+    torchscript, program, meta = export_checkpoint(best, tmp_path / "exported")
+    reference, _ = load_classifier(best)
+    x = torch.randn(5, 3, 32, 32)  # another batch size than the one traced
+    with torch.no_grad():
+        expected = reference(x)
+        assert torch.allclose(torch.jit.load(torchscript)(x), expected, atol=1e-5)
+        assert torch.allclose(torch.export.load(program).module()(x), expected, atol=1e-5)
+    info = json.loads(meta.read_text())
+    assert info["model"] == model and info["input_shape"] == [3, 32, 32] and info["mean"] == cli.datamodule.mean

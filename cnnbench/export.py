@@ -1,0 +1,74 @@
+"""``cnnbench export CKPT``: a checkpoint's network as TorchScript and ``torch.export``, ready to load without cnnbench.
+
+The exported network takes normalized images (N, C, H, W) and returns logits; the JSON written beside it
+holds what preprocessing needs: class names, input shape, mean and std.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnbench.checkpoint_io import load_checkpoint_file
+from cnnbench.classifier import ImageClassifier
+from cnnbench.errors import CnnbenchError
+
+FORMATS = ("torchscript", "export")
+
+
+def load_classifier(path: Path) -> tuple[ImageClassifier, dict[str, Any]]:
+    """The LightningModule of a checkpoint (its class from the checkpoint), in eval mode, and the checkpoint."""
+    checkpoint = load_checkpoint_file(path, weights_only=False)
+    class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    if not class_path:
+        raise CnnbenchError(f"{path} does not say which model it holds (no _class_path): not a cnnbench checkpoint")
+    module, _, name = class_path.rpartition(".")
+    model_class: type[ImageClassifier] = getattr(importlib.import_module(module), name)
+    model = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=False)
+    return model.eval(), checkpoint
+
+
+def export_checkpoint(path: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    model, checkpoint = load_classifier(path)
+    hp = model.hparams
+    example = torch.zeros(2, hp.in_channels, hp.input_size, hp.input_size)
+    network = model.backbone
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{model.model_name}-{path.stem}"
+    written = []
+    with torch.no_grad():
+        if "torchscript" in formats:
+            torch.jit.save(torch.jit.trace(network, example), f"{stem}.torchscript.pt")
+            written.append(Path(f"{stem}.torchscript.pt"))
+        if "export" in formats:
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            program = torch.export.export(network, (example,), dynamic_shapes=({0: batch},))
+            torch.export.save(program, f"{stem}.pt2")
+            written.append(Path(f"{stem}.pt2"))
+    data = next((v for k, v in checkpoint.items() if isinstance(v, dict) and "mean" in v and "classes" in v), {})
+    meta = {
+        "model": model.model_name,
+        "input_shape": list(example.shape[1:]),
+        "classes": data.get("classes"),
+        "mean": data.get("mean"),
+        "std": data.get("std"),
+        "input": "float images scaled to [0, 1], then (x - mean) / std per channel",
+        "checkpoint": str(path),
+    }
+    Path(f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return [*written, Path(f"{stem}.json")]
+
+
+def export_command(args: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="cnnbench export", description=__doc__)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("exported"))
+    parser.add_argument("--format", choices=FORMATS, action="append", help="Repeatable (default: both).")
+    options = parser.parse_args(args)
+    for path in export_checkpoint(options.checkpoint, options.out, tuple(options.format or FORMATS)):
+        print(path)

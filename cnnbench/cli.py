@@ -71,12 +71,14 @@ class WandbOptions:
         project: W&B project.
         entity: W&B entity (user or team); None uses the default.
         tags: Extra tags of the run.
+        log_model: Upload checkpoints as W&B artifacts (needs W&B online; ignored offline).
     """
 
     enabled: bool = False
     project: str = "cnnbench"
     entity: str | None = None
     tags: list[str] = field(default_factory=list)
+    log_model: bool = False
 
 
 def model_variants() -> dict[str, tuple[type[ImageClassifier], dict[str, Any]]]:
@@ -317,7 +319,11 @@ class CnnbenchCLI(LightningCLI):
         family = type(self.model).__module__.rsplit(".", 1)[-1]  # the model file: alexnet, resnet, ...
         configs = [Path(str(c)) for c in _as_list(self.config[self.subcommand or "fit"].get("config"))]
         recipes = [f"recipe:{c.parent.name}/{c.stem}" for c in configs if c.parent.name != "logger"]
+        log_model = options.log_model and os.environ.get("WANDB_MODE", "online") not in ("offline", "dryrun")
+        if options.log_model and not log_model:
+            rank_zero_info("cnnbench: --wandb.log_model needs W&B online; checkpoints stay in the run folder only.")
         return WandbLogger(
+            log_model=log_model,
             project=options.project,
             entity=options.entity,
             name=f"{model}-{dataset}-{run_dir.name.rsplit('-', 1)[-1]}",

@@ -43,3 +43,23 @@ def test_offline_run_has_name_tags_full_config_size_and_max_accuracy(
     logged_lr = [h["train/lr"] for h in run["history"] if "train/lr" in h]
     assert logged_lr == pytest.approx([lr for _, lr in column(rows, "train/lr")])
     assert run["summary"]["train/img_s"] > 0 and run["summary"]["train/epoch_s"] > 0
+
+
+def test_test_logs_the_confusion_matrix_and_prediction_grid_to_wandb(
+    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path, "--trainer.max_epochs=1")])
+    args = [
+        "test",
+        *base_args(cifar_dir, tmp_path, "--ckpt_path=best", "--wandb.enabled=true", "--wandb.log_model=true"),
+    ]
+    cli = CnnbenchCLI(args=args)
+    assert cli.trainer.loggers[-1]._log_model is False  # offline: no artifacts
+    cli.trainer.loggers[-1].experiment.finish()
+    # The test logs into the training run's W&B id (offline: a second local folder with that id).
+    run_file = max(cli.run_dir.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.stat().st_mtime)
+    assert read_run(run_file)["run"][1] == f"cifar10-simple_cnn-{cli.run_dir.name}"
+    logged = {key.rsplit("/", 1)[0] for row in read_run(run_file)["history"] for key in row if key.endswith("/_type")}
+    logged |= {key for row in read_run(run_file)["history"] for key in row}
+    assert {"test/acc", "test/confusion_matrix_table", "test/predictions"} <= logged

@@ -81,5 +81,6 @@ class TestFigures(Callback):
                         y_true=labels.tolist(), preds=preds.tolist(), class_names=self.classes
                     )
                 }
-                media.update({f"test/{p.stem}": wandb.Image(str(p)) for p in paths})
+                # The matrix goes as W&B's interactive chart; the grid as an image.
+                media.update({f"test/{p.stem}": wandb.Image(str(p)) for p in paths if p.stem == "predictions"})
                 logger.experiment.log(media)

@@ -105,6 +105,12 @@ class ImageClassifier(LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
 
+    def on_train_epoch_start(self) -> None:
+        # A checkpoint written at an epoch end holds that epoch's running sums (they are persistent); a new epoch
+        # starts from zero. Lightning does not call this hook when it resumes in the middle of an epoch.
+        self.train_loss.reset()
+        self.train_acc.reset()
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, labels = batch
         logits = self(images)

@@ -218,6 +218,9 @@ def test_resume_at_an_epoch_boundary_gives_the_uninterrupted_weights(cifar_dir: 
     assert expected.keys() == actual.keys()
     for name, tensor in expected.items():
         assert torch.equal(tensor, actual[name]), name
+    # The epoch means start afresh after an epoch-end checkpoint (their running sums are in it).
+    for metric in ("train/loss", "train/acc"):
+        assert column(read_metrics(resumed.run_dir), metric) == column(read_metrics(straight.run_dir), metric)
 
 
 def test_short_name_of_a_variant_selects_class_and_depth_and_names_the_run(cifar_dir: Path, tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.error import URLError
 
@@ -97,7 +99,14 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never talk to a W&B server; a test that wants offline W&B sets WANDB_MODE itself."""
+def _no_wandb(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never talk to a W&B server; a test that wants offline W&B sets WANDB_MODE itself.
+
+    A W&B run left open would be reused by the next test's logger (Lightning reuses ``wandb.run``), so every
+    test ends with none.
+    """
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    yield
+    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+        sys.modules["wandb"].finish()

@@ -229,8 +229,10 @@ class CnnbenchCLI(LightningCLI):
                 f"builds {wanted[0]} on {wanted[1]} ({wanted[2]}x{wanted[3]}x{wanted[3]}). Use that run's config "
                 f"(--model {held[0]} --data.dataset {held[1]} ...) or a checkpoint of this model."
             )
-        # The shape arguments are linked from the data module and already agree (checked above).
-        options = {k: v for k, v in hparams.items() if k not in ("num_classes", "in_channels", "input_size")}
+        # The shape arguments are linked from the data module and already agree (checked above); how the model
+        # runs (memory layout, compilation) is this run's choice, not part of what was trained.
+        kept_from_config = {"num_classes", "in_channels", "input_size", "channels_last", "compile"}
+        options = {k: v for k, v in hparams.items() if k not in kept_from_config}
         current = dict(config["model"].get("init_args") or {})
         changed = [
             f"{k}={v!r} (config: {current[k]!r})" for k, v in options.items() if k in current and current[k] != v

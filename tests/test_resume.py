@@ -101,8 +101,12 @@ def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tm
 
 def test_sigterm_saves_the_current_step_and_exits_for_a_requeue(cifar_dir: Path, tmp_path: Path) -> None:
     env = dict(os.environ)
-    # No periodic mid-epoch saves: the only mid-epoch checkpoint can come from the SIGTERM handler.
-    command = fit_command(cifar_dir, tmp_path, "--checkpoint.last_every_n_steps=0", "--trainer.max_epochs=50")
+    # No periodic mid-epoch saves: the only mid-epoch checkpoint can come from the SIGTERM handler. No validation
+    # either, so that the signal lands in training (a SIGTERM during validation stops without a new save).
+    command = fit_command(
+        cifar_dir, tmp_path, "--checkpoint.last_every_n_steps=0", "--trainer.max_epochs=50",
+        "--trainer.check_val_every_n_epoch=1000",
+    )  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for(lambda: any(tmp_path.glob("*/*/checkpoints/last.ckpt")), process)
     time.sleep(0.3)

@@ -33,13 +33,17 @@ class ResumableSampler(DistributedSampler):
         """Start epoch ``epoch`` at its ``position``-th sample (for this rank) the next time it is iterated."""
         self.epoch, self._resume_epoch, self._resume_position = epoch, epoch, position
 
+    def start_position(self) -> int:
+        """Where the next iteration of the current epoch starts: 0, or the position of a pending resume."""
+        return self._resume_position if self.epoch == self._resume_epoch else 0
+
     def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
         indices = list(super().__iter__())
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         # One seed per position of the full shuffle, then this rank's share: the same on every rank count.
         seeds = torch.randint(0, 2**62, (len(indices) * self.num_replicas,), generator=generator)
         seeds = seeds[self.rank :: self.num_replicas].tolist()
-        start = self._resume_position if self.epoch == self._resume_epoch else 0
+        start = self.start_position()
         self._resume_epoch = -1  # the skip applies once
         return iter(list(zip(indices, seeds, strict=True))[start:])
 
@@ -64,8 +68,7 @@ class ResumableDataLoader(DataLoader):
 
     def _iterate(self) -> Iterator[Any]:
         self._epoch = self.sampler.epoch
-        resuming = self.sampler._resume_epoch == self._epoch
-        self._batches_yielded = self.sampler._resume_position // self.batch_size if resuming else 0
+        self._batches_yielded = self.sampler.start_position() // self.batch_size
         for batch in super().__iter__():
             self._batches_yielded += 1
             yield batch

@@ -58,9 +58,7 @@ class TestFigures(Callback):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")
         n = self.grid_images
-        mean, std = (
-            torch.tensor(v or [0.0]).view(1, -1, 1, 1) for v in (trainer.datamodule.mean, trainer.datamodule.std)
-        )
+        mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in trainer.datamodule.normalization())
         images = torch.cat(self._images)[:n] * std + mean  # back to [0, 1] for display
         try:
             paths = [

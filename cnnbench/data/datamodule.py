@@ -197,14 +197,18 @@ class ImageDataModule(LightningDataModule):
             images = to_grayscale(images)
         return images, labels
 
+    def normalization(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std the inputs are standardized with (none before setup, or with normalize off)."""
+        mean, std = self.mean or [0.0], self.std or [1.0]
+        return mean * (self.in_channels // len(mean)), std * (self.in_channels // len(std))
+
     def transform(self) -> v2.Compose:
         """The deterministic part of the input pipeline: resize (if asked), scale to [0, 1], normalize."""
         steps: list[v2.Transform] = []
         if self.image_size != self.spec.image_size:
             steps.append(v2.Resize(self.image_size, antialias=True))
         steps.append(v2.ToDtype(torch.float32, scale=True))
-        mean, std = self.mean or [0.0], self.std or [1.0]
-        steps.append(v2.Normalize(mean * (self.in_channels // len(mean)), std * (self.in_channels // len(std))))
+        steps.append(v2.Normalize(*self.normalization()))
         return v2.Compose(steps)
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
@@ -261,9 +265,8 @@ class ImageDataModule(LightningDataModule):
         x = images[batch.indices]
         if batch.split == "train" and self.augment != "none":  # the same crop and flip as ImageTensorDataset
             x = crop_flip(x, batch.seeds, crop=self.augment == "crop_flip", flip=True)
-        mean, std = torch.tensor(self.mean or [0.0]), torch.tensor(self.std or [1.0])
-        channels = self.in_channels
-        x = to_model_input(x, mean.repeat(channels // len(mean)), std.repeat(channels // len(std)), self.image_size)
+        mean, std = (torch.tensor(values) for values in self.normalization())
+        x = to_model_input(x, mean, std, self.image_size)
         return x, labels[batch.indices]
 
     def state_dict(self) -> dict[str, Any]:

@@ -185,3 +185,12 @@ class ImageClassifier(LightningModule):
             cosine=hp.lr_schedule == "cosine",
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def model_classes() -> list[type[ImageClassifier]]:
+    """ImageClassifier and every subclass of it defined so far (importing ``cnnbench.models`` defines the zoo)."""
+    classes, pending = [], [ImageClassifier]
+    while pending:
+        classes.append(cls := pending.pop())
+        pending.extend(cls.__subclasses__())
+    return classes

@@ -40,7 +40,7 @@ from cnnbench.callbacks import (
     best_checkpoint,
 )
 from cnnbench.checkpoint_io import AtomicCheckpointIO, load_checkpoint_file
-from cnnbench.classifier import ImageClassifier
+from cnnbench.classifier import ImageClassifier, model_classes
 from cnnbench.data import ImageDataModule
 from cnnbench.data.datasets import DATASETS
 from cnnbench.errors import CheckpointError, CheckpointNotFoundError, CnnbenchError
@@ -83,13 +83,7 @@ class WandbOptions:
 
 def model_variants() -> dict[str, tuple[type[ImageClassifier], dict[str, Any]]]:
     """Registry name (``resnet18``) -> (LightningModule class, the init arguments that select it)."""
-    found: dict[str, tuple[type[ImageClassifier], dict[str, Any]]] = {}
-    pending = list(ImageClassifier.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        found.update({name: (cls, init_args) for name, init_args in cls.variants.items()})
-        pending.extend(cls.__subclasses__())
-    return found
+    return {name: (cls, init_args) for cls in model_classes() for name, init_args in cls.variants.items()}
 
 
 def variant_name(class_path: str | None, init_args: Any) -> str | None:

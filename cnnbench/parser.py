@@ -34,13 +34,9 @@ def closest(key: str, candidates: list[str]) -> str:
 
 def _model_options() -> list[str]:
     """``model.init_args.<name>`` for every init argument of every model class."""
-    from cnnbench.classifier import ImageClassifier
+    from cnnbench.classifier import model_classes
 
-    classes, pending = [], [ImageClassifier]
-    while pending:
-        classes.append(cls := pending.pop())
-        pending.extend(cls.__subclasses__())
-    params = {p for cls in classes for p in inspect.signature(cls).parameters}
+    params = {p for cls in model_classes() for p in inspect.signature(cls).parameters}
     return sorted(f"model.init_args.{p}" for p in params)
 
 

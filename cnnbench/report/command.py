@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 from pathlib import Path
 
 import torch
@@ -44,8 +43,8 @@ def markdown(rows: list[list[str]]) -> str:
 
 def test_figures(run: RunRecord, out: Path, data_dir: str | None) -> list[Path]:
     """Predict the test split with the run's best checkpoint; save its confusion matrix and prediction grid."""
-    from cnnbench.classifier import ImageClassifier
     from cnnbench.data import ImageDataModule
+    from cnnbench.export import load_classifier
 
     checkpoint = find_best(run.path / "checkpoints") or run.path / "checkpoints" / "last.ckpt"
     if not checkpoint.is_file():
@@ -54,9 +53,7 @@ def test_figures(run: RunRecord, out: Path, data_dir: str | None) -> list[Path]:
     data = ImageDataModule(**{**data_options, **({"data_dir": data_dir} if data_dir else {}), "download": False})
     data.prepare_data()
     data.setup("test")
-    module, _, name = run.config["model"]["class_path"].rpartition(".")
-    model_class: type[ImageClassifier] = getattr(importlib.import_module(module), name)
-    model = model_class.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=False)
+    model, _ = load_classifier(checkpoint)
     trainer = Trainer(
         accelerator="auto", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False
     )

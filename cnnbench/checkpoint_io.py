@@ -77,12 +77,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_checkpoint_file(Path(path), map_location=map_location, weights_only=weights_only)
 
 
-def load_checkpoint_file(path: Path, map_location: Any = "cpu", weights_only: bool | None = None) -> dict[str, Any]:
-    """``torch.load`` with one clear error for a missing, truncated or foreign file."""
+def load_checkpoint_file(
+    path: Path, map_location: Any = "cpu", weights_only: bool | None = None, mmap: bool = False
+) -> dict[str, Any]:
+    """``torch.load`` with one clear error for a missing, truncated or foreign file.
+
+    ``mmap=True`` maps the tensors instead of reading them: for a caller that only needs the metadata.
+    """
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist.")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only, mmap=mmap)
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... for damaged files
         raise CheckpointError(
             f"checkpoint {path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}): it is "

@@ -199,7 +199,7 @@ class CnnbenchCLI(LightningCLI):
             self._adopt_checkpoint_options(config, path)
 
     def _adopt_checkpoint_options(self, config: Namespace, path: Path) -> None:
-        checkpoint = load_checkpoint_file(path, weights_only=True)
+        checkpoint = load_checkpoint_file(path, weights_only=True, mmap=True)  # only its hparams are read here
         hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
         class_path = hparams.pop("_class_path", None)
         data_hparams = checkpoint.get("datamodule_hyper_parameters", {})

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
@@ -42,6 +45,9 @@ class LatestCheckpoint(Checkpoint):
     checkpoint's bookkeeping, this epoch's ``val/acc_best``). The CLI's AtomicCheckpointIO writes it, so a
     crash mid-write leaves the previous ``last.ckpt`` intact. On SIGTERM (preemption, ``scancel``, a
     container stop) Lightning stops after the current batch and this callback saves that state first.
+    Lightning's SLURM requeue handler saves ``hpc_ckpt_N.ckpt`` from inside the signal handler, wherever the
+    step is (after the optimizer step but before its bookkeeping, say), so a requeued job could resume one
+    step off; this callback defers that handler to the next training batch end, where the state is whole.
 
     Args:
         dirpath: Folder of ``last.ckpt``.
@@ -52,6 +58,8 @@ class LatestCheckpoint(Checkpoint):
         self.path = Path(dirpath) / LAST_NAME
         self.every_n_train_steps = every_n_train_steps
         self._last_saved_step = -1
+        self._requeue_handler: Any = None  # Lightning's SLURM requeue handler, when it installed one
+        self._requeue_requested = False
 
     @property
     def state_key(self) -> str:
@@ -63,6 +71,29 @@ class LatestCheckpoint(Checkpoint):
             for stale in self.path.parent.glob(".*.tmp"):
                 stale.unlink()
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        environment = trainer._accelerator_connector.cluster_environment
+        if not (isinstance(environment, SLURMEnvironment) and environment.auto_requeue and environment.requeue_signal):
+            return
+        # Lightning has installed its handlers by now (and restores the previous ones at teardown).
+        handler = signal.getsignal(environment.requeue_signal)
+        if callable(handler):
+            self._requeue_handler = lambda: handler(environment.requeue_signal, None)
+            signal.signal(environment.requeue_signal, self._note_requeue_signal)
+
+    def _note_requeue_signal(self, signum: int, frame: FrameType | None) -> None:
+        rank_zero_info(f"cnnbench: requeue signal {signum}: saving at the end of the current training batch")
+        self._requeue_requested = True
+
+    def _requeue_if_signalled(self, trainer: Trainer) -> None:
+        # Every rank must reach the save's barrier at the same step, so they agree first (one all-reduce under DDP).
+        requested = self._requeue_requested
+        if trainer.world_size > 1:
+            requested = trainer.strategy.reduce_boolean_decision(requested, all=False)
+        if requested:
+            self._requeue_requested = False
+            self._requeue_handler()
+
     def _save(self, trainer: Trainer) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or self._last_saved_step == trainer.global_step:
             return
@@ -70,6 +101,8 @@ class LatestCheckpoint(Checkpoint):
         self._last_saved_step = trainer.global_step
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        if self._requeue_handler is not None:
+            self._requeue_if_signalled(trainer)
         if self.every_n_train_steps > 0 and trainer.global_step % self.every_n_train_steps == 0:
             self._save(trainer)
 

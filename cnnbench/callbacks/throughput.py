@@ -11,11 +11,16 @@ from lightning.pytorch.callbacks import Callback
 
 class EpochThroughput(Callback):
     """Logs ``train/img_s`` (training images per second over the epoch's batches, all ranks together) and
-    ``train/epoch_s`` (wall time of the epoch, validation included: what a user waits for)."""
+    ``train/epoch_s`` (wall time of the epoch, validation included: what a user waits for). An epoch resumed in
+    the middle reports the part trained after the resume."""
 
     def __init__(self) -> None:
         self._start = self._last_batch_end = 0.0
         self._images = 0
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # A run resumed mid-epoch gets no on_train_epoch_start for that epoch: time the rest of it from here.
+        self.on_train_epoch_start(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start = self._last_batch_end = time.perf_counter()

@@ -50,8 +50,8 @@ def index_collate(split: str):
 def crop_flip(images: Tensor, seeds: Tensor, crop: bool, flip: bool) -> Tensor:
     """Per-image random crop of the zero-padded image (offsets from the seeds), then horizontal flip, batched.
 
-    Two gathers (rows, then columns with the flip folded into the column order): far faster than indexing
-    with four broadcast index tensors.
+    One gather with a flat per-pixel source index (row offset, column offset and flip folded in): twice as fast
+    on the CPU as a row gather then a column gather, and far faster than four broadcast index tensors.
     """
     n, c, h, w = images.shape
     side = 2 * PAD + 1
@@ -59,19 +59,20 @@ def crop_flip(images: Tensor, seeds: Tensor, crop: bool, flip: bool) -> Tensor:
     zeros = torch.zeros_like(seeds)
     dy, dx = (seeds % side, (seeds // side) % side) if crop else (zeros, zeros)
     padded = F.pad(images, (PAD, PAD, PAD, PAD)) if crop else images
-    rows = (dy.view(n, 1) + torch.arange(h, device=images.device)).view(n, 1, h, 1)
-    x = padded.gather(2, rows.expand(n, c, h, padded.shape[3]))
     columns = torch.arange(w, device=images.device).expand(n, w)
     if flip:
-        flipped = ((seeds // side**2) % 2 == 1).view(n, 1)
-        columns = torch.where(flipped, w - 1 - columns, columns)
-    columns = (columns + dx.view(n, 1)).view(n, 1, 1, w)
-    return x.gather(3, columns.expand(n, c, h, w))
+        columns = torch.where(((seeds // side**2) % 2 == 1).view(n, 1), w - 1 - columns, columns)
+    rows = torch.arange(h, device=images.device) + dy.view(n, 1)
+    source = rows.view(n, h, 1) * padded.shape[3] + (columns + dx.view(n, 1)).view(n, 1, w)
+    return padded.flatten(2).gather(2, source.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w)
 
 
 def to_model_input(images: Tensor, mean: Tensor, std: Tensor, size: int | None) -> Tensor:
     """uint8 NCHW -> normalized float, resized (antialiased, as torchvision's Resize) when ``size`` is given."""
-    x = images.float().div_(255)
-    if size is not None and size != x.shape[-1]:
+    x = images.float()
+    if size is not None and size != x.shape[-1]:  # resizing is linear, so it commutes with the scaling below
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.sub_(mean.to(x.device).view(1, -1, 1, 1)).div_(std.to(x.device).view(1, -1, 1, 1))
+    # (x / 255 - mean) / std as one multiply-add pass over the batch.
+    scale = (1.0 / (255.0 * std)).to(x.device).view(1, -1, 1, 1)
+    shift = (-mean / std).to(x.device).view(1, -1, 1, 1)
+    return torch.addcmul(shift, x, scale)

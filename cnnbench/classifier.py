@@ -40,6 +40,8 @@ class ImageClassifier(LightningModule):
         channels_last: Keep weights and inputs in NHWC memory layout (faster convolutions on tensor-core
             GPUs and on CPUs with oneDNN).
         compile: Compile the backbone with ``torch.compile`` (in place: checkpoints keep their keys).
+        flip_tta: Evaluate (validate, test, predict) on the mean logits of each image and its mirror image;
+            for models trained with flips, a cheap accuracy gain at twice the evaluation cost.
     """
 
     #: Registry names this class trains, each with the init arguments that select it (``--model resnet18``).
@@ -62,6 +64,7 @@ class ImageClassifier(LightningModule):
         label_smoothing: float = 0.0,
         channels_last: bool = False,
         compile: bool = False,
+        flip_tta: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -105,6 +108,13 @@ class ImageClassifier(LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
 
+    def evaluation_logits(self, images: Tensor) -> Tensor:
+        """Logits for evaluation: with ``flip_tta``, the mean over the image and its horizontal mirror."""
+        logits = self(images)
+        if self.hparams.flip_tta:
+            logits = (logits + self(images.flip(-1))) / 2
+        return logits
+
     def on_train_epoch_start(self) -> None:
         # A checkpoint written at an epoch end holds that epoch's running sums (they are persistent); a new epoch
         # starts from zero. Lightning does not call this hook when it resumes in the middle of an epoch.
@@ -117,15 +127,21 @@ class ImageClassifier(LightningModule):
         loss = self.criterion(logits, labels)
         self.train_loss.update(loss.detach(), weight=labels.numel())
         self.train_acc.update(logits.detach(), labels)
+        # Each self.log call costs about a millisecond of Python on the CPU (Lightning copies its metadata), as much
+        # as a small CNN's step: step values are logged only on the steps the loggers write (log_every_n_steps),
+        # and the epoch means once, at the epoch end.
+        if self.trainer._logger_connector.should_update_logs:
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
+            self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
-        return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: Literal["val", "test"]) -> Tensor:
         images, labels = batch
-        logits = self(images)
+        logits = self.evaluation_logits(images)
         loss = self.criterion(logits, labels)
         mean_loss: MeanMetric = getattr(self, f"{stage}_loss")
         acc: MulticlassAccuracy = getattr(self, f"{stage}_acc")
@@ -154,7 +170,7 @@ class ImageClassifier(LightningModule):
 
     def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        probs = torch.softmax(self(images), dim=1)
+        probs = torch.softmax(self.evaluation_logits(images), dim=1)
         return {"preds": probs.argmax(dim=1), "probs": probs}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

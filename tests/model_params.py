@@ -6,6 +6,8 @@
 # convolution biases we drop before BatchNorm. simple_cnn and lenet5 are counted by hand:
 # simple_cnn: conv 3*16*9+16, linear 16*15*15*10+10 (28x28: 16*13*13*10+10).
 # lenet5: conv 6@5x5, conv 16@5x5, linear 400-120-84-10 (28x28 input is padded to the 32x32 frame).
+# fastnet: bias-free 3x3 convs 3-24 | 24-64, 64-64 | 64-128, 128-128 | 128-256, 256-256 (9 * sum of in*out), a
+# BatchNorm (2 * width) after each, linear 256*10 without bias.
 # alexnet_cifar: convs 64/192/384/256/256 (3x3) = 2.47M; MLP 256*2*2 (28x28: 256*1*1) -> 4096 -> 4096 -> 10.
 EXPECTED_PARAMS: dict[str, dict[tuple[int, int], int]] = {
     "simple_cnn": {(3, 32): 448 + 36_010, (1, 28): 160 + 27_050},
@@ -26,5 +28,11 @@ EXPECTED_PARAMS: dict[str, dict[tuple[int, int], int]] = {
     "resnet34": {(3, 32): 21_282_122, (1, 28): 21_280_970},
     "resnet50": {(3, 32): 23_520_842, (1, 28): 23_519_690},
     "densenet121": {(3, 32): 6_956_298, (1, 28): 6_955_146},
+    "fastnet": {
+        (3, 32): 9 * (3 * 24 + 24 * 64 + 64 * 64 + 64 * 128 + 128 * 128 + 128 * 256 + 256 * 256)
+        + 2 * (24 + 2 * 64 + 2 * 128 + 2 * 256)
+        + 2_560,
+        (1, 28): 1_161_656 - 2 * 24 * 9,
+    },
     "densenet_small": {(3, 32): 176_122, (1, 28): 175_690},
 }

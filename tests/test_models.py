@@ -96,6 +96,22 @@ def test_channels_last_changes_the_layout_not_the_logits() -> None:
         assert torch.allclose(nhwc(x), plain(x), atol=1e-5)
 
 
+def test_flip_tta_evaluates_an_image_and_its_mirror_alike() -> None:
+    from cnnbench.models import FastNet
+
+    torch.manual_seed(0)
+    model = FastNet(flip_tta=True, input_size=16).eval()
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        plain, mirrored = model(x), model(x.flip(-1))
+        # The network itself is not mirror-symmetric (untrained, its logits are small: compare relatively).
+        assert (plain - mirrored).abs().max() > 0.05 * plain.abs().max()
+        assert torch.allclose(model.evaluation_logits(x), (plain + mirrored) / 2, rtol=1e-5, atol=0)
+        assert torch.allclose(model.evaluation_logits(x), model.evaluation_logits(x.flip(-1)), rtol=1e-5, atol=1e-9)
+        model.hparams.flip_tta = False
+        assert torch.equal(model.evaluation_logits(x), plain)
+
+
 def test_compiled_backbone_keeps_its_checkpoint_keys_and_logits() -> None:
     from cnnbench.models import SimpleCNN
 

@@ -3,6 +3,7 @@
 from cnnbench.classifier import ImageClassifier
 from cnnbench.models.alexnet import AlexNet, alexnet, alexnet_cifar, alexnet_cifar7
 from cnnbench.models.densenet import DenseNet, densenet121, densenet_small
+from cnnbench.models.fastnet import FastNet, fastnet
 from cnnbench.models.googlenet import GoogLeNet, googlenet
 from cnnbench.models.lenet import LeNet5, lenet5
 from cnnbench.models.nin import NiN, nin
@@ -15,6 +16,7 @@ __all__ = [
     "VGG",
     "AlexNet",
     "DenseNet",
+    "FastNet",
     "GoogLeNet",
     "ImageClassifier",
     "LeNet5",
@@ -27,6 +29,7 @@ __all__ = [
     "create_model",
     "densenet121",
     "densenet_small",
+    "fastnet",
     "googlenet",
     "lenet5",
     "list_models",

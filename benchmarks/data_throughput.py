@@ -80,7 +80,7 @@ def main() -> None:
         )
         results[f"torchvision_w{workers}"] = timed(lambda loader=loader: iter(loader), batches, args.repeats, sync)
 
-    per_image = ImageDataModule(data_dir=args.data_dir, batch_size=BATCH, num_workers=2, download=False)
+    per_image = ImageDataModule(data_dir=args.data_dir, batch_size=BATCH, num_workers=2, fast=False, download=False)
     per_image.setup("fit")
     loader = per_image.train_dataloader()
     results["per_image_w2"] = timed(lambda: iter(loader), batches, args.repeats, sync)

@@ -266,6 +266,8 @@ class CnnbenchCLI(LightningCLI):
             plugins.append(AtomicCheckpointIO())
 
         kwargs.update(default_root_dir=str(self.run_dir), callbacks=callbacks, logger=loggers, plugins=plugins)
+        if trainer_config.get("benchmark") is None and not trainer_config.get("deterministic"):
+            kwargs["benchmark"] = True  # cuDNN's autotuner: every batch has the same shape, so tuning once pays
         return super().instantiate_trainer(**kwargs)
 
     def _run_folders(self, config: Namespace, subcommand: str, run_name: str) -> tuple[Path, Path]:

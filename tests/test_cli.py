@@ -232,6 +232,16 @@ def test_short_name_of_a_variant_selects_class_and_depth_and_names_the_run(cifar
     assert cli.run_dir.parent.name == "cifar10-resnet34"
 
 
+@pytest.mark.parametrize(("extra", "expected"), [([], True), (["--trainer.deterministic=true"], False),
+                                               (["--trainer.benchmark=false"], False)])  # fmt: skip
+def test_cudnn_autotuner_is_on_unless_deterministic_or_turned_off(
+    cifar_dir: Path, tmp_path: Path, extra: list[str], expected: bool
+) -> None:
+    args = ["--model=simple_cnn", f"--data.data_dir={cifar_dir}", f"--trainer.default_root_dir={tmp_path}", *extra]
+    cli = CnnbenchCLI(args=args, run=False)
+    assert torch.backends.cudnn.benchmark is expected and cli.trainer is not None
+
+
 def test_models_command_lists_every_model_with_its_size(capsys: pytest.CaptureFixture) -> None:
     from tests.model_params import EXPECTED_PARAMS
 

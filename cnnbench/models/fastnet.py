@@ -24,14 +24,6 @@ def conv_bn_gelu(in_channels: int, out_channels: int, pool: bool = False) -> nn.
     return nn.Sequential(*layers, nn.BatchNorm2d(out_channels), nn.GELU())
 
 
-def _fastnet(num_classes: int, in_channels: int, stem_width: int, widths: tuple[int, ...]) -> nn.Sequential:
-    layers, channels = [conv_bn_gelu(in_channels, stem_width)], stem_width
-    for width in widths:
-        layers += [conv_bn_gelu(channels, width, pool=True), conv_bn_gelu(width, width)]
-        channels = width
-    return nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes, bias=False))
-
-
 @register_model
 def fastnet(
     num_classes: int = 10,
@@ -41,7 +33,11 @@ def fastnet(
     widths: tuple[int, ...] = (64, 128, 256),
 ) -> nn.Module:
     """FastNet with a ``stem_width`` stem and one stage per entry of ``widths`` (32->16->8->4 for three)."""
-    return _fastnet(num_classes, in_channels, stem_width, tuple(widths))
+    layers, channels = [conv_bn_gelu(in_channels, stem_width)], stem_width
+    for width in widths:
+        layers += [conv_bn_gelu(channels, width, pool=True), conv_bn_gelu(width, width)]
+        channels = width
+    return nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes, bias=False))
 
 
 class FastNet(ImageClassifier):

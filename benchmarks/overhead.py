@@ -4,8 +4,11 @@ Both sides train the same model with the same optimizer and per-step LR schedule
 fast data path's index batches, gathered and augmented by the data module's own ``on_after_batch_transfer``.
 ``cnnbench`` runs as a user runs it (progress bar, CSV logger, checkpoints), with validation off so both sides
 only train. The timed window is the same on both sides: from the end of the ``--warmup``-th step to the end of
-the last step. Sides alternate, ``--repeats`` times; medians are reported. Prints a table, then one JSON line
-(``cnnbench_img_s``, ``raw_img_s`` and ``ratio`` of the first model; every model under ``models``).
+the last step. A third side, ``lightning_floor``, is Lightning's own loop with everything optional off (a bare
+LightningModule whose training_step only returns the loss; no callbacks, logger, progress bar or metrics): the
+best a Lightning codebase can do. Sides alternate, ``--repeats`` times; medians are reported. Prints a table, then
+one JSON line (``cnnbench_img_s``, ``raw_img_s``, ``ratio``, ``lightning_floor_img_s`` and ``floor_ratio`` of the
+first model; every model under ``models``).
 
     python benchmarks/overhead.py --data-dir ../shared/data
     python benchmarks/overhead.py --data-dir ../shared/data --quick
@@ -21,7 +24,7 @@ import time
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback
+from lightning.pytorch import Callback, LightningModule, Trainer
 
 from cnnbench.cli import CnnbenchCLI
 from cnnbench.data import ImageDataModule
@@ -51,6 +54,36 @@ def cnnbench_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int
     clock = StepClock(warmup)
     cli.trainer.callbacks.append(clock)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    return clock.steps * batch / (clock.end - clock.start)
+
+
+class BareModule(LightningModule):
+    """The plain loop's work as a LightningModule: forward, loss, the same optimizer and per-step schedule."""
+
+    def __init__(self, name: str, total_steps: int) -> None:
+        super().__init__()
+        self.model = create_model(name, num_classes=10, in_channels=3, image_size=32)
+        self.criterion = torch.nn.CrossEntropyLoss()
+        self.total_steps = total_steps
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        return self.criterion(self.model(images), labels)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(param_groups(self.model, 5e-4, False), lr=0.05, momentum=0.9, nesterov=True)
+        scheduler = WarmupCosineLR(optimizer, total_steps=self.total_steps, warmup_steps=self.total_steps // 10)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def lightning_floor_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int) -> float:
+    data = ImageDataModule(data_dir=data_dir, batch_size=batch, fast=True, download=False)
+    clock = StepClock(warmup)
+    trainer = Trainer(
+        max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[clock], accelerator="auto", devices=1,
+    )  # fmt: skip
+    trainer.fit(BareModule(name, steps), datamodule=data)
     return clock.steps * batch / (clock.end - clock.start)
 
 
@@ -100,19 +133,23 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as root:
         for name in models:
-            ours, raw = [], []
+            ours, raw, floor = [], [], []
             for _ in range(args.repeats):
                 ours.append(cnnbench_img_s(name, args.data_dir, args.batch_size, steps, args.warmup, root))
                 raw.append(raw_img_s(name, args.data_dir, args.batch_size, steps, args.warmup))
+                floor.append(lightning_floor_img_s(name, args.data_dir, args.batch_size, steps, args.warmup))
             row = {
                 "model": name,
                 "cnnbench_img_s": round(statistics.median(ours)),
                 "raw_img_s": round(statistics.median(raw)),
+                "lightning_floor_img_s": round(statistics.median(floor)),
             }
             row["ratio"] = round(row["cnnbench_img_s"] / row["raw_img_s"], 3)
+            row["floor_ratio"] = round(row["lightning_floor_img_s"] / row["raw_img_s"], 3)
             results.append(row)
             print(f"{name:<16} cnnbench {row['cnnbench_img_s']:>8,} img/s   plain loop {row['raw_img_s']:>8,} img/s   "
-                  f"ratio {row['ratio']:.3f}", flush=True)  # fmt: skip
+                  f"ratio {row['ratio']:.3f}   bare Lightning {row['lightning_floor_img_s']:>8,} img/s   "
+                  f"ratio {row['floor_ratio']:.3f}", flush=True)  # fmt: skip
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     print(json.dumps({"device": device, "batch_size": args.batch_size, **results[0], "models": results}))
 

@@ -141,6 +141,7 @@ class ImageDataModule(LightningDataModule):
         self._train_loader: ResumableDataLoader | None = None
         self.predict_names: list[str] = []  # the files predicted on, in order (predict_files)
         self._on_device: dict[str, Split] = {}  # fast path: each split, copied once to the training device
+        self._normalization_cache: dict[tuple[Any, ...], tuple[Tensor, Tensor]] = {}  # fast path, per device
         self._pending_train_state: dict[str, int] | None = None
 
     # Shape facts the CLI links to the model, known before any file is read.
@@ -277,9 +278,16 @@ class ImageDataModule(LightningDataModule):
         x = images[batch.indices]
         if batch.split == "train" and self.augment != "none":  # the same crop and flip as ImageTensorDataset
             x = crop_flip(x, batch.seeds, crop=self.augment == "crop_flip", flip=True)
-        mean, std = (torch.tensor(values) for values in self.normalization())
-        x = to_model_input(x, mean, std, self.image_size)
+        x = to_model_input(x, *self._normalization_on(device), self.image_size)
         return x, labels[batch.indices]
+
+    def _normalization_on(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Mean and std as tensors on ``device``, made once per value (no host-to-device copy per batch)."""
+        mean, std = self.normalization()
+        key = (str(device), tuple(mean), tuple(std))
+        if key not in self._normalization_cache:
+            self._normalization_cache[key] = (torch.tensor(mean, device=device), torch.tensor(std, device=device))
+        return self._normalization_cache[key]
 
     def state_dict(self) -> dict[str, Any]:
         # Saved in every checkpoint: the normalization and classes, so predictions on new images can use the

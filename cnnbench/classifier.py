@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from cnnbench.compat import should_update_logs
 from cnnbench.optim import WarmupCosineLR, param_groups
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
@@ -130,7 +131,7 @@ class ImageClassifier(LightningModule):
         # Each self.log call costs about a millisecond of Python on the CPU (Lightning copies its metadata), as much
         # as a small CNN's step: step values are logged only on the steps the loggers write (log_every_n_steps),
         # and the epoch means once, at the epoch end.
-        if self.trainer._logger_connector.should_update_logs:
+        if should_update_logs(self.trainer):
             self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
             self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss

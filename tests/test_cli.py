@@ -13,36 +13,7 @@ import yaml
 from cnnbench.callbacks.checkpoints import BEST_PATTERN
 from cnnbench.cli import CnnbenchCLI, main
 from cnnbench.optim import warmup_cosine_factor
-
-STEPS_PER_EPOCH = 5  # 100 train images - 20 validation, batch 16
-LR = 0.05
-
-
-def base_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
-    return [
-        "--model=simple_cnn",
-        f"--model.lr={LR}",
-        f"--data.data_dir={data_dir}",
-        "--data.val_size=20",
-        "--data.batch_size=16",
-        "--data.num_workers=0",
-        "--data.download=false",
-        f"--trainer.default_root_dir={root}",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-        "--trainer.log_every_n_steps=1",
-        "--trainer.accelerator=cpu",
-        *extra,
-    ]
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "metrics.csv") as f:
-        return list(csv.DictReader(f))
-
-
-def column(rows: list[dict[str, str]], name: str) -> list[tuple[int, float]]:
-    return [(int(r["step"]), float(r[name])) for r in rows if r.get(name)]
+from tests.helpers.runs import LR, STEPS_PER_EPOCH, base_args, column, read_metrics
 
 
 @pytest.fixture
@@ -243,7 +214,7 @@ def test_cudnn_autotuner_is_on_unless_deterministic_or_turned_off(
 
 
 def test_models_command_lists_every_model_with_its_size(capsys: pytest.CaptureFixture) -> None:
-    from tests.model_params import EXPECTED_PARAMS
+    from tests.helpers.model_params import EXPECTED_PARAMS
 
     main(["models", "--dataset", "fashion_mnist"])
     rows = [line.split("|") for line in capsys.readouterr().out.splitlines()[2:]]

@@ -9,7 +9,7 @@ import yaml
 
 from cnnbench.cli import CnnbenchCLI
 from cnnbench.models.summary import input_shape
-from tests.model_params import EXPECTED_PARAMS
+from tests.helpers.model_params import EXPECTED_PARAMS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "logger")

@@ -8,7 +8,7 @@ import torch
 
 from cnnbench.data import ImageDataModule, read_cifar10, read_fashion_mnist
 from cnnbench.errors import DatasetNotFoundError
-from tests.conftest import write_cifar10, write_fashion_mnist
+from tests.helpers.datasets import write_cifar10, write_fashion_mnist
 
 
 def test_cifar10_reader_returns_the_pickled_images_and_labels(tmp_path: Path) -> None:

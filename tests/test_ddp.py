@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from cnnbench.data.sampling import ResumableSampler
-from tests.test_cli import base_args, column, read_metrics
+from tests.helpers.runs import base_args, column, read_metrics
 
 DDP = ("--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu", "--ckpt_path=auto")
 

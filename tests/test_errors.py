@@ -11,8 +11,8 @@ import torch
 
 import cnnbench.checkpoint_io as checkpoint_io
 from cnnbench.cli import CnnbenchCLI, main
-from tests.conftest import write_fashion_mnist
-from tests.test_cli import base_args
+from tests.helpers.datasets import write_fashion_mnist
+from tests.helpers.runs import base_args
 
 
 def fails(args: list[str], capsys: pytest.CaptureFixture) -> str:

@@ -9,7 +9,7 @@ from torch import nn
 from cnnbench.cli import model_variants
 from cnnbench.models import create_model, list_models
 from cnnbench.models.summary import describe
-from tests.model_params import EXPECTED_PARAMS
+from tests.helpers.model_params import EXPECTED_PARAMS
 
 
 def input_kinds(name: str) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cnnbench.cli import CnnbenchCLI, main
-from tests.test_cli import base_args, column, read_metrics
+from tests.helpers.runs import base_args, column, read_metrics
 
 
 def read_csv(path: Path) -> list[list[str]]:

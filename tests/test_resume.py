@@ -14,7 +14,7 @@ import torch
 
 from cnnbench.checkpoint_io import WRITE_DELAY_ENV
 from cnnbench.cli import CnnbenchCLI
-from tests.test_cli import base_args, column, read_metrics
+from tests.helpers.runs import base_args, column, read_metrics
 
 EPOCHS = 4  # 5 steps per epoch on the tiny data
 # Mid-epoch saves (every 2 steps) and dropout + augmentation, so that order, RNG and metric state all matter.

@@ -9,8 +9,8 @@ import pytest
 
 from cnnbench.cli import CnnbenchCLI
 from cnnbench.models.summary import describe
-from tests.test_cli import base_args, column, read_metrics
-from tests.wandb_records import read_run
+from tests.helpers.runs import base_args, column, read_metrics
+from tests.helpers.wandb_records import read_run
 
 REPO = Path(__file__).parents[1]
 

@@ -15,6 +15,8 @@ from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from cnnbench.compat import cluster_environment
+
 LAST_NAME = "last.ckpt"
 BEST_PATTERN = re.compile(r"^best-epoch(\d+)-acc(\d+(?:\.\d+)?)\.ckpt$")
 
@@ -73,7 +75,7 @@ class LatestCheckpoint(Checkpoint):
                 stale.unlink()
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        environment = trainer._accelerator_connector.cluster_environment
+        environment = cluster_environment(trainer)
         if not (isinstance(environment, SLURMEnvironment) and environment.auto_requeue and environment.requeue_signal):
             return
         # Lightning has installed its handlers by now (and restores the previous ones at teardown).

@@ -1,0 +1,20 @@
+"""The few places cnnbench needs Lightning internals that have no public API.
+
+Each is one small function here, so a Lightning upgrade that changes them breaks one file, and
+``tests/test_compat.py`` says which one, instead of failing somewhere in the middle of a run.
+"""
+
+from __future__ import annotations
+
+from lightning.fabric.plugins.environments import ClusterEnvironment
+from lightning.pytorch import Trainer
+
+
+def should_update_logs(trainer: Trainer) -> bool:
+    """Whether the loggers write at this step (Lightning's own ``log_every_n_steps`` test)."""
+    return trainer._logger_connector.should_update_logs
+
+
+def cluster_environment(trainer: Trainer) -> ClusterEnvironment:
+    """The cluster environment (SLURM, torchelastic, ...) Lightning detected for this trainer."""
+    return trainer._accelerator_connector.cluster_environment

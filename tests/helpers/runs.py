@@ -1,0 +1,36 @@
+"""Arguments of a tiny CLI run and readers of what a run wrote."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+STEPS_PER_EPOCH = 5  # 100 train images - 20 validation, batch 16
+LR = 0.05
+
+
+def base_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
+    return [
+        "--model=simple_cnn",
+        f"--model.lr={LR}",
+        f"--data.data_dir={data_dir}",
+        "--data.val_size=20",
+        "--data.batch_size=16",
+        "--data.num_workers=0",
+        "--data.download=false",
+        f"--trainer.default_root_dir={root}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.accelerator=cpu",
+        *extra,
+    ]
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def column(rows: list[dict[str, str]], name: str) -> list[tuple[int, float]]:
+    return [(int(r["step"]), float(r[name])) for r in rows if r.get(name)]

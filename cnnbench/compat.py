@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lightning.fabric.plugins.environments import ClusterEnvironment
 from lightning.pytorch import Trainer
+from lightning.pytorch.cli import LightningCLI
 
 
 def should_update_logs(trainer: Trainer) -> bool:
@@ -18,3 +19,18 @@ def should_update_logs(trainer: Trainer) -> bool:
 def cluster_environment(trainer: Trainer) -> ClusterEnvironment:
     """The cluster environment (SLURM, torchelastic, ...) Lightning detected for this trainer."""
     return trainer._accelerator_connector.cluster_environment
+
+
+class CheckpointOptionsHook(LightningCLI):
+    """LightningCLI whose ``--ckpt_path`` handling is the subclass's ``resolve_ckpt_path``.
+
+    Lightning's own (``_parse_ckpt_path``, no public hook) replaces the config's model options with the
+    checkpoint's, silently, between parsing and instantiation; cnnbench vets the checkpoint there instead
+    and says which options it takes over.
+    """
+
+    def _parse_ckpt_path(self) -> None:
+        self.resolve_ckpt_path()
+
+    def resolve_ckpt_path(self) -> None:
+        raise NotImplementedError

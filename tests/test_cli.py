@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
-from cnnbench.callbacks.checkpoints import BEST_PATTERN
 from cnnbench.cli import CnnbenchCLI, main
 from cnnbench.optim import warmup_cosine_factor
+from cnnbench.runs import BEST_PATTERN
 from tests.helpers.runs import LR, STEPS_PER_EPOCH, base_args, column, read_metrics
 
 

@@ -33,7 +33,7 @@ def test_config_parses_and_builds_its_model(config: Path, tmp_path: Path) -> Non
         assert (data.dataset, model.model_name) == (config.parent.name, NAMED_RECIPES.get(config.stem, config.stem))
     # The linked shapes reach the model, and it is the documented network.
     expected_shape = input_shape(model.model_name, data.dataset)
-    assert (model.hparams.in_channels, model.hparams.input_size) == expected_shape
+    assert (model.hparams.in_channels, model.hparams.image_size) == expected_shape
     params = sum(p.numel() for p in model.parameters())
     assert params == EXPECTED_PARAMS[model.model_name][expected_shape]
     # Every init argument the file sets arrived (nothing silently dropped or renamed).

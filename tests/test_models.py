@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnnbench.cli import model_variants
 from cnnbench.models import create_model, list_models
 from cnnbench.models.summary import describe
+from cnnbench.models.variants import model_variants
 from tests.helpers.model_params import EXPECTED_PARAMS
 
 
@@ -85,8 +85,8 @@ def test_channels_last_changes_the_layout_not_the_logits() -> None:
     from cnnbench.models import ResNet
 
     torch.manual_seed(0)
-    plain = ResNet(depth=18, input_size=16).eval()
-    nhwc = ResNet(depth=18, input_size=16, channels_last=True).eval()
+    plain = ResNet(depth=18, image_size=16).eval()
+    nhwc = ResNet(depth=18, image_size=16, channels_last=True).eval()
     nhwc.load_state_dict(plain.state_dict())
     nhwc.configure_model()
     weights = [m.weight for m in nhwc.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -100,7 +100,7 @@ def test_flip_tta_evaluates_an_image_and_its_mirror_alike() -> None:
     from cnnbench.models import FastNet
 
     torch.manual_seed(0)
-    model = FastNet(flip_tta=True, input_size=16).eval()
+    model = FastNet(flip_tta=True, image_size=16).eval()
     x = torch.randn(4, 3, 16, 16)
     with torch.no_grad():
         plain, mirrored = model(x), model(x.flip(-1))

@@ -1,6 +1,6 @@
 """Callbacks the CLI adds to every run: checkpoints, config saving, prediction writing."""
 
-from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint, find_best
+from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint
 from cnnbench.callbacks.predictions import PredictionCSVWriter
 from cnnbench.callbacks.rng import RNGStateCheckpoint
 from cnnbench.callbacks.run_config import SaveRunConfig
@@ -15,5 +15,4 @@ __all__ = [
     "SaveRunConfig",
     "TestFigures",
     "best_checkpoint",
-    "find_best",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -16,27 +15,19 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from cnnbench.compat import cluster_environment
-
-LAST_NAME = "last.ckpt"
-BEST_PATTERN = re.compile(r"^best-epoch(\d+)-acc(\d+(?:\.\d+)?)\.ckpt$")
+from cnnbench.runs import BEST_FILENAME, LAST_NAME
 
 
 def best_checkpoint(dirpath: Path, save_top_k: int = 1) -> ModelCheckpoint:
     """Keep the ``save_top_k`` checkpoints of highest ``val/acc``; epoch and accuracy in the file name."""
     return ModelCheckpoint(
         dirpath=dirpath,
-        filename="best-epoch{epoch:03d}-acc{val/acc:.4f}",
+        filename=BEST_FILENAME,
         auto_insert_metric_name=False,
         monitor="val/acc",
         mode="max",
         save_top_k=save_top_k,
     )
-
-
-def find_best(dirpath: Path) -> Path | None:
-    """The checkpoint in ``dirpath`` whose file name records the highest accuracy (latest epoch on ties)."""
-    scored = [(float(m[2]), int(m[1]), p) for p in dirpath.glob("best-*.ckpt") if (m := BEST_PATTERN.match(p.name))]
-    return max(scored)[2] if scored else None
 
 
 class LatestCheckpoint(Checkpoint):

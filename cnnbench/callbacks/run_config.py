@@ -1,4 +1,4 @@
-"""Save the resolved config of every run into its run folder (never aborting on an existing one) and to W&B."""
+"""Save the resolved config of every run into its run folder (never aborting on an existing one) and to its loggers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
-from lightning.pytorch.loggers import WandbLogger
 
+from cnnbench.loggers import log_run_config
 from cnnbench.models.summary import describe
 
 
@@ -31,19 +31,9 @@ class SaveRunConfig(SaveConfigCallback):
         super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """W&B gets the whole resolved config, the model's size, and ``val/acc`` summarized as its maximum."""
-        wandb_loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
-        if not wandb_loggers:
-            return
+        """Loggers other than the CSV one get the whole resolved config and the model's size."""
         resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
         hp = pl_module.hparams
-        info = describe(pl_module.model_name, hp.in_channels, hp.input_size, hp.num_classes)
+        info = describe(pl_module.model_name, hp.in_channels, hp.image_size, hp.num_classes)
         size = {"model/name": info.name, "model/params": info.params, "model/mflops": round(info.mflops, 2)}
-        for logger in wandb_loggers:
-            run = logger.experiment
-            run.config.update({"cnnbench": resolved, **size}, allow_val_change=True)
-            run.summary.update(size)
-            run.define_metric("trainer/global_step")
-            run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
-            run.define_metric("val/acc", summary="max")
-            run.define_metric("val/loss", summary="min")
+        log_run_config(trainer.loggers, resolved, size)

@@ -9,14 +9,20 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
 from cnnbench.errors import CnnbenchError
+from cnnbench.figures import (
+    confusion_matrix,
+    save_confusion_matrix,
+    save_prediction_grid,
+    write_confusion_csv,
+)
+from cnnbench.loggers import log_test_figures
 
 
 class TestFigures(Callback):
-    """Saves ``confusion_matrix.csv``/``.png`` and ``predictions.png`` in the test folder; logs both to W&B if on.
+    """Saves ``confusion_matrix.csv``/``.png`` and ``predictions.png`` in the test folder and shows them in the loggers.
 
     Args:
         out_dir: The folder of this ``test`` (``<run>/test-<time>/``).
@@ -46,39 +52,23 @@ class TestFigures(Callback):
         if trainer.world_size > 1:
             rank_zero_warn("cnnbench: test figures are drawn in single-process runs only; skipped under DDP")
             return
-        from cnnbench.report.figures import (
-            confusion_matrix,
-            save_confusion_matrix,
-            save_prediction_grid,
-            write_confusion_csv,
-        )
-
         labels, preds = torch.cat(self._labels), torch.cat(self._preds)
         matrix = confusion_matrix(labels, preds, len(self.classes))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")
         n = self.grid_images
         mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in trainer.datamodule.normalization())
-        images = torch.cat(self._images)[:n] * std + mean  # back to [0, 1] for display
+        shown = torch.cat(self._images)[:n] * std + mean  # back to [0, 1] for display
         try:
-            paths = [
-                save_confusion_matrix(
+            figures = {
+                "confusion_matrix": save_confusion_matrix(
                     matrix, self.classes, self.out_dir / "confusion_matrix.png", pl_module.model_name
                 ),
-                save_prediction_grid(images, labels[:n], preds[:n], self.classes, self.out_dir / "predictions.png"),
-            ]
+                "predictions": save_prediction_grid(
+                    shown, labels[:n], preds[:n], self.classes, self.out_dir / "predictions.png"
+                ),
+            }
         except CnnbenchError as exc:  # matplotlib missing: the test metrics stand, only the PNGs are skipped
             rank_zero_warn(f"cnnbench: {exc}")
-            paths = []
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                import wandb
-
-                media: dict[str, Any] = {
-                    "test/confusion_matrix": wandb.plot.confusion_matrix(
-                        y_true=labels.tolist(), preds=preds.tolist(), class_names=self.classes
-                    )
-                }
-                # The matrix goes as W&B's interactive chart; the grid as an image.
-                media.update({f"test/{p.stem}": wandb.Image(str(p)) for p in paths if p.stem == "predictions"})
-                logger.experiment.log(media)
+            figures = {}
+        log_test_figures(trainer.loggers, figures, labels.tolist(), preds.tolist(), self.classes)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnbench.data.datasets import DATASETS
+from cnnbench.errors import CnnbenchError
 from cnnbench.models.registry import create_model, list_models
 
 #: Models that need a bigger input than the datasets' own (the DataModule resizes: ``--data.image_size``).
@@ -44,10 +46,23 @@ def describe(name: str, in_channels: int, image_size: int, num_classes: int = 10
 
 
 def model_table(dataset: str, names: list[str] | None = None) -> str:
-    """A Markdown table of every model (or ``names``) at ``dataset``'s input shape."""
+    """A Markdown table of every model (or ``names``) at ``dataset``'s input shape and number of classes."""
+    num_classes = len(DATASETS[dataset].classes)
     lines = ["| model | input | params | MFLOPs |", "|---|---|---:|---:|"]
     for name in names or list_models():
-        info = describe(name, *input_shape(name, dataset))
+        info = describe(name, *input_shape(name, dataset), num_classes=num_classes)
         shape = f"{info.in_channels}x{info.image_size}x{info.image_size}"
         lines.append(f"| {name} | {shape} | {info.params:,} | {info.mflops:,.1f} |")
     return "\n".join(lines)
+
+
+def models_command(args: list[str]) -> None:
+    """``cnnbench models``: the model zoo with parameter counts and FLOPs at a dataset's input shape."""
+    parser = argparse.ArgumentParser(prog="cnnbench models", description=models_command.__doc__)
+    parser.add_argument("names", nargs="*", help="Models to show (default: all).")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cifar10", help="Input shape to count for.")
+    options = parser.parse_args(args)
+    unknown = sorted(set(options.names) - set(list_models()))
+    if unknown:
+        raise CnnbenchError(f"unknown model(s) {', '.join(unknown)}; run 'cnnbench models' to list them")
+    print(model_table(options.dataset, options.names or None))

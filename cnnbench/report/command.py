@@ -9,9 +9,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Trainer
 
-from cnnbench.callbacks.checkpoints import find_best
 from cnnbench.errors import CnnbenchError
-from cnnbench.report.figures import (
+from cnnbench.figures import (
     confusion_matrix,
     save_confusion_matrix,
     save_curves,
@@ -19,6 +18,7 @@ from cnnbench.report.figures import (
     write_confusion_csv,
 )
 from cnnbench.report.runs import RunRecord, fmt
+from cnnbench.runs import best_or_last
 
 COLUMNS = ["model", "dataset", "params", "MFLOPs", "epochs", "best val acc", "test acc", "s/epoch", "img/s", "run"]
 
@@ -46,8 +46,8 @@ def test_figures(run: RunRecord, out: Path, data_dir: str | None) -> list[Path]:
     from cnnbench.data import ImageDataModule
     from cnnbench.export import load_classifier
 
-    checkpoint = find_best(run.path / "checkpoints") or run.path / "checkpoints" / "last.ckpt"
-    if not checkpoint.is_file():
+    checkpoint = best_or_last(run.path)
+    if checkpoint is None:
         raise CnnbenchError(f"{run.path} has no checkpoint to draw the test figures from")
     data_options = {k: v for k, v in run.config["data"].items() if k in ImageDataModule.__init__.__code__.co_varnames}
     data = ImageDataModule(**{**data_options, **({"data_dir": data_dir} if data_dir else {}), "download": False})

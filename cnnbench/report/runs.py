@@ -39,10 +39,9 @@ class RunRecord:
 
     @property
     def model(self) -> str:
-        from cnnbench.cli import variant_name
+        from cnnbench.models.variants import model_name
 
-        model = self.config["model"]
-        return variant_name(model["class_path"], model.get("init_args")) or model["class_path"].rsplit(".", 1)[-1]
+        return model_name(self.config["model"]["class_path"], self.config["model"].get("init_args"))
 
     @property
     def dataset(self) -> str:
@@ -101,7 +100,7 @@ class RunRecord:
         from cnnbench.models.summary import describe
 
         hp = self.hparams
-        info = describe(self.model, hp["in_channels"], hp["input_size"], hp["num_classes"])
+        info = describe(self.model, hp["in_channels"], hp["image_size"], hp["num_classes"])
         return info.params, info.mflops
 
 

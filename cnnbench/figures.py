@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import Tensor
@@ -19,7 +19,16 @@ from cnnbench.errors import CnnbenchError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from cnnbench.report.runs import RunRecord
+
+class RunCurves(Protocol):
+    """What a curve plot reads of a run (``cnnbench.report.runs.RunRecord`` has it)."""
+
+    label: str
+    steps_per_epoch: float
+
+    def per_epoch(self, name: str) -> list[tuple[int, float]]: ...
+
+    def per_step(self, name: str) -> list[tuple[int, float]]: ...
 
 
 def _figure(**kwargs: object) -> Figure:
@@ -30,7 +39,7 @@ def _figure(**kwargs: object) -> Figure:
     return Figure(**kwargs)
 
 
-def save_curves(runs: Sequence[RunRecord], path: Path) -> Path:
+def save_curves(runs: Sequence[RunCurves], path: Path) -> Path:
     """Train (solid) and validation (dashed) loss and accuracy per epoch, and the LR per step, of every run."""
     fig = _figure(figsize=(15, 4.2), layout="constrained")
     loss_ax, acc_ax, lr_ax = fig.subplots(1, 3)

@@ -14,28 +14,20 @@ import torch
 from jsonargparse import Namespace
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import Callback, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from cnnbench import runs
-from cnnbench.callbacks import (
-    EpochThroughput,
-    LatestCheckpoint,
-    PredictionCSVWriter,
-    RNGStateCheckpoint,
-    SaveRunConfig,
-    TestFigures,
-    best_checkpoint,
-)
+from cnnbench.callbacks import SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
 from cnnbench.compat import CheckpointOptionsHook
 from cnnbench.data import ImageDataModule
-from cnnbench.errors import CheckpointNotFoundError, CnnbenchError
-from cnnbench.loggers import RunCSVLogger, WandbOptions, place_in_run_folder, wandb_logger
+from cnnbench.errors import CheckpointNotFoundError, user_error
+from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
 from cnnbench.models.variants import expand_model_short_names, model_name
 from cnnbench.parser import CnnbenchArgumentParser
 
@@ -75,7 +67,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         args = sys.argv[1:] if args is None else args
         if isinstance(args, list):
-            self.config = parser.parse_args(expand_model_short_names(args))
+            self.config = parser.parse_args(expand_logger_names(expand_model_short_names(args)))
         else:  # a dict or Namespace of options
             self.config = parser.parse_object(args)
 
@@ -119,28 +111,18 @@ class CnnbenchCLI(CheckpointOptionsHook):
     def _adopt_checkpoint_options(self, path: Path) -> None:
         self.checkpoint = held = runs.CheckpointHparams.read(path)
         held_model = model_name(held.class_path, held.model) if held.class_path else "an unknown model"
-        wanted = runs.TrainedOn(self._model_name(), self._options()["data"]["dataset"], None, None)
-        if held_model != wanted.model:
+        if held_model != self._model_name():
+            wanted = runs.TrainedOn(self._model_name(), self._options()["data"]["dataset"], None, None)
             runs.check_trained_on(path, held.trained_on(held_model), wanted)
-        # The shape arguments are linked from the data module (checked once it exists); how the model runs
-        # (memory layout, compilation) is this run's choice, not part of what was trained.
-        kept_from_config = {"num_classes", "in_channels", "image_size", "channels_last", "compile"}
-        adopted = {k: v for k, v in held.model.items() if k not in kept_from_config}
-        current = dict(self._options()["model"].get("init_args") or {})
-        changed = [
-            f"{k}={v!r} (config: {current[k]!r})" for k, v in adopted.items() if k in current and current[k] != v
-        ]
+        adopted, changed = held.options_to_adopt(dict(self._options()["model"].get("init_args") or {}))
         if changed:
             rank_zero_info(f"cnnbench: {path.name} sets the model options it was trained with: {', '.join(changed)}")
-        update = {
-            "model": {"class_path": held.class_path or self._options()["model"]["class_path"], "init_args": adopted}
-        }
-        self.config = self.parser.parse_object({self.config.subcommand: update}, self.config)
+        model = {"class_path": held.class_path or self._options()["model"]["class_path"], "init_args": adopted}
+        self.config = self.parser.parse_object({self.config.subcommand: {"model": model}}, self.config)
 
     def before_instantiate_classes(self) -> None:
         options = self._options()
         checkpoint = Path(options["ckpt_path"]) if options.get("ckpt_path") else None
-        self.run_name = self._group_dir().name
         self.run_dir, self.log_dir = runs.run_folders(
             self._group_dir(), self.config.get("subcommand", "fit"), checkpoint
         )
@@ -151,59 +133,35 @@ class CnnbenchCLI(CheckpointOptionsHook):
             trainer["logger"] = [place_in_run_folder(logger, self.log_dir) for logger in _as_list(trainer["logger"])]
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        options = self._options()
-        subcommand, trainer_options = self.config.get("subcommand", "fit"), options["trainer"]
+        options, data = self._options(), self.datamodule
         if self.checkpoint is not None:  # the data's side of the vetting, now that the data module says it
             held = self.checkpoint.trained_on(self._model_name())
-            data = self.datamodule
-            runs.check_trained_on(
-                Path(options["ckpt_path"]),
-                held,
-                runs.TrainedOn(held.model, data.dataset, data.in_channels, data.image_size),
-            )
+            wanted = runs.TrainedOn(held.model, data.dataset, data.in_channels, data.image_size)
+            runs.check_trained_on(Path(options["ckpt_path"]), held, wanted)
         runs.check_writable(self.log_dir)
-
         given = (self.config_init[self.subcommand] if self.subcommand else self.config_init)["trainer"]
-        callbacks = _as_list(given.get("callbacks")) + self._run_callbacks(subcommand)
-        if trainer_options.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
+        subcommand = self.config.get("subcommand", "fit")
+        callbacks = _as_list(given.get("callbacks"))
+        callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data.classes, options["checkpoint"])
+        if given.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RichProgressBar())
         loggers: list[Logger] = [RunCSVLogger(self.log_dir)]
         loggers += [x for x in _as_list(given.get("logger")) if isinstance(x, Logger)]
-        family = type(self.model).__module__.rsplit(".", 1)[-1]  # the model file: alexnet, resnet, ...
-        recipes = [f"recipe:{c.parent.name}/{c.stem}" for c in map(Path, map(str, _as_list(options.get("config"))))]
-        tags = [family, *(r for r in recipes if not r.startswith("recipe:logger/"))]
-        wandb = wandb_logger(
-            options["wandb"], self.run_name, self.run_dir, self._model_name(), self.datamodule.dataset, tags
+        family = type(self.model).__module__.rsplit(".", 1)[-1]
+        configs = [str(c) for c in _as_list(options.get("config"))]
+        loggers += _as_list(
+            wandb_logger(options["wandb"], self.run_dir, self._model_name(), data.dataset, family, configs)
         )
-        loggers += [wandb] if wandb is not None else []
         plugins = _as_list(given.get("plugins"))
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             plugins.append(AtomicCheckpointIO())
-
         kwargs.update(default_root_dir=str(self.run_dir), callbacks=callbacks, logger=loggers, plugins=plugins)
-        if trainer_options.get("benchmark") is None and not trainer_options.get("deterministic"):
+        if given.get("benchmark") is None and not given.get("deterministic"):
             kwargs["benchmark"] = True  # cuDNN's autotuner: every batch has the same shape, so tuning once pays
-        if torch.cuda.is_available() and str(trainer_options.get("precision") or "32").startswith("32"):
-            # fp32 on tensor-core GPUs: say which matmul precision, rather than inherit a process-wide setting.
-            torch.set_float32_matmul_precision("highest" if trainer_options.get("deterministic") else "high")
+        if torch.cuda.is_available() and str(given.get("precision") or "32").startswith("32"):
+            # fp32 on tensor-core GPUs: choose the matmul precision (TF32 unless deterministic), never inherit it.
+            torch.set_float32_matmul_precision("highest" if given.get("deterministic") else "high")
         return super().instantiate_trainer(**kwargs)
-
-    def _run_callbacks(self, subcommand: str) -> list[Callback]:
-        """The callbacks cnnbench adds to the user's: checkpoints for ``fit``, a CSV writer for ``predict``."""
-        if subcommand == "fit":
-            options: runs.CheckpointOptions = self._options()["checkpoint"]
-            checkpoint_dir = self.run_dir / runs.CHECKPOINT_DIR
-            return [
-                EpochThroughput(),
-                RNGStateCheckpoint(),
-                best_checkpoint(checkpoint_dir, options.save_top_k),
-                LatestCheckpoint(checkpoint_dir, options.last_every_n_steps),
-            ]
-        if subcommand == "predict":
-            return [PredictionCSVWriter(self.log_dir / "predictions.csv", self.datamodule.classes)]
-        if subcommand == "test":
-            return [TestFigures(self.log_dir, self.datamodule.classes)]
-        return []
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -230,23 +188,11 @@ def main(args: ArgsType = None) -> None:
         print("cnnbench: stopped by SIGTERM", file=sys.stderr)
         raise SystemExit(143) from None
     except Exception as exc:
-        err = _user_error(exc)
+        err = user_error(exc)
         if err is None:
             raise
         print(f"cnnbench: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _user_error(exc: BaseException) -> CnnbenchError | None:
-    """The CnnbenchError behind ``exc``, if any (jsonargparse re-raises errors of class instantiation)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, CnnbenchError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Errors that mean "the user must change something": the CLI prints them as one line, no traceback."""
 
+from __future__ import annotations
+
 
 class CnnbenchError(Exception):
     """Base class for errors caused by bad input (config, data folder, checkpoint)."""
@@ -19,3 +21,19 @@ class IncompatibleInputError(CnnbenchError, ValueError):
 
 class CheckpointError(CnnbenchError):
     """A checkpoint cannot be read or written, or does not belong to this model and dataset."""
+
+
+class UntrustedCheckpointError(CheckpointError):
+    """A checkpoint holds pickled objects other than tensors and plain data: loading it could run code."""
+
+
+def user_error(exc: BaseException) -> CnnbenchError | None:
+    """The CnnbenchError behind ``exc``, if any (jsonargparse re-raises errors of class instantiation)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CnnbenchError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

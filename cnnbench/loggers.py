@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import importlib
 import inspect
+import json
 import os
 import re
 from argparse import Namespace
@@ -122,6 +123,36 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
+def _logger_class(class_path: str) -> type:
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module or "lightning.pytorch.loggers"), name)
+
+
+def expand_logger_names(args: list[str]) -> list[str]:
+    """Let ``--trainer.logger TensorBoardLogger`` parse although its ``save_dir`` is required: the run folder
+    supplies it (see ``place_in_run_folder``), so the command line gives the class alone."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        option, eq, value = arg.partition("=")
+        if eq and option in ("--trainer.logger", "--trainer.logger+"):
+            out.append(f"{option}={_with_save_dir(value)}")
+        elif i > 0 and args[i - 1] in ("--trainer.logger", "--trainer.logger+"):
+            out.append(_with_save_dir(arg))
+        else:
+            out.append(arg)
+    return out
+
+
+def _with_save_dir(value: str) -> str:
+    if value[:1] in "{[" or value.lower() in ("true", "false", "null", "none"):
+        return value
+    try:
+        accepts = "save_dir" in inspect.signature(_logger_class(value)).parameters
+    except (ImportError, AttributeError, ValueError):
+        return value  # not a class we can see: the parser reports it
+    return json.dumps({"class_path": value, "init_args": {"save_dir": "."}}) if accepts else value
+
+
 def place_in_run_folder(logger_config: Any, log_dir: Path) -> Any:
     """Point a ``--trainer.logger`` entry (class_path + init_args) at the run folder before it is built.
 
@@ -131,8 +162,8 @@ def place_in_run_folder(logger_config: Any, log_dir: Path) -> Any:
     """
     if not isinstance(logger_config, Namespace) or "class_path" not in logger_config:
         return logger_config
-    module, _, name = str(logger_config.class_path).rpartition(".")
-    params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    name = str(logger_config.class_path).rpartition(".")[2]
+    params = inspect.signature(_logger_class(str(logger_config.class_path))).parameters
     init_args = logger_config.get("init_args") or Namespace()
     if "save_dir" in params:
         kind = name.removesuffix("Logger").lower() or "logs"
@@ -163,17 +194,19 @@ class WandbOptions:
 
 
 def wandb_logger(
-    options: WandbOptions, run_name: str, run_dir: Path, model: str, dataset: str, tags: Sequence[str] = ()
+    options: WandbOptions, run_dir: Path, model: str, dataset: str, family: str, configs: Sequence[str | Path] = ()
 ) -> WandbLogger | None:
     """The run's W&B logger, or None when W&B is off.
 
-    One W&B run per run folder: its id is derived from the folder, so a resumed run continues it.
+    One W&B run per run folder: its id is derived from the folder, so a resumed run continues it. Tags: the
+    model, its family (the model file: ``resnet``), the dataset and each recipe (``recipe:cifar10/resnet18``).
     """
     if not options.enabled:
         return None
     if os.environ.get("WANDB_MODE") == "disabled":
         rank_zero_info("cnnbench: W&B is enabled in the config but WANDB_MODE=disabled; logging to CSV only.")
         return None
+    recipes = [f"recipe:{Path(c).parent.name}/{Path(c).stem}" for c in configs if Path(c).parent.name != "logger"]
     log_model = options.log_model and os.environ.get("WANDB_MODE", "online") not in ("offline", "dryrun")
     if options.log_model and not log_model:
         rank_zero_info("cnnbench: --wandb.log_model needs W&B online; checkpoints stay in the run folder only.")
@@ -182,11 +215,11 @@ def wandb_logger(
         project=options.project,
         entity=options.entity,
         name=f"{model}-{dataset}-{run_dir.name.rsplit('-', 1)[-1]}",
-        id=re.sub(r"[^A-Za-z0-9_-]", "-", f"{run_name}-{run_dir.name}"),
+        id=re.sub(r"[^A-Za-z0-9_-]", "-", f"{run_dir.parent.name}-{run_dir.name}"),
         resume="allow",
         save_dir=str(run_dir),
         group=dataset,
-        tags=list(dict.fromkeys([model, dataset, *tags, *options.tags])),
+        tags=list(dict.fromkeys([model, family, dataset, *recipes, *options.tags])),
     )
 
 

@@ -25,6 +25,7 @@ CHECKPOINT_DIR = "checkpoints"  # the checkpoints' folder inside a run folder
 LAST_NAME = "last.ckpt"
 BEST_FILENAME = "best-epoch{epoch:03d}-acc{val/acc:.4f}"  # ModelCheckpoint's template for the best checkpoints
 BEST_PATTERN = re.compile(r"^best-epoch(\d+)-acc(\d+(?:\.\d+)?)\.ckpt$")
+RUN_CHOICES = frozenset({"num_classes", "in_channels", "image_size", "channels_last", "compile"})  # not adopted
 _RUN_ID_ENV = "CNNBENCH_RUN_ID"
 _SLURM_CLAIM = ".slurm-claim.json"
 
@@ -192,6 +193,18 @@ class CheckpointHparams:
         """What the weights fit; ``model`` is the registry name of ``class_path`` with ``self.model``."""
         dataset = str(self.data.get("dataset", "an unknown dataset"))
         return TrainedOn(model, dataset, self.model.get("in_channels"), self.model.get("image_size"))
+
+    def options_to_adopt(self, current: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The model options a run from this checkpoint takes over, and a line for each that differs from ``current``.
+
+        The shape arguments come from the data module (and are checked against the checkpoint); how the model
+        runs (memory layout, compilation) is the new run's choice, not part of what was trained.
+        """
+        adopted = {k: v for k, v in self.model.items() if k not in RUN_CHOICES}
+        changed = [
+            f"{k}={v!r} (config: {current[k]!r})" for k, v in adopted.items() if k in current and current[k] != v
+        ]
+        return adopted, changed
 
     @classmethod
     def read(cls, path: Path) -> CheckpointHparams:

@@ -1,11 +1,37 @@
 """Callbacks the CLI adds to every run: checkpoints, config saving, prediction writing."""
 
+from collections.abc import Sequence
+from pathlib import Path
+
+from lightning.pytorch.callbacks import Callback
+
 from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint
 from cnnbench.callbacks.predictions import PredictionCSVWriter
 from cnnbench.callbacks.rng import RNGStateCheckpoint
 from cnnbench.callbacks.run_config import SaveRunConfig
 from cnnbench.callbacks.test_figures import TestFigures
 from cnnbench.callbacks.throughput import EpochThroughput
+from cnnbench.runs import CHECKPOINT_DIR, CheckpointOptions
+
+
+def run_callbacks(
+    subcommand: str, run_dir: Path, log_dir: Path, classes: Sequence[str], options: CheckpointOptions
+) -> list[Callback]:
+    """The callbacks cnnbench adds to the user's: checkpoints for ``fit``, the CSV of ``predict``, ``test`` figures."""
+    if subcommand == "fit":
+        checkpoint_dir = run_dir / CHECKPOINT_DIR
+        return [
+            EpochThroughput(),
+            RNGStateCheckpoint(),
+            best_checkpoint(checkpoint_dir, options.save_top_k),
+            LatestCheckpoint(checkpoint_dir, options.last_every_n_steps),
+        ]
+    if subcommand == "predict":
+        return [PredictionCSVWriter(log_dir / "predictions.csv", classes)]
+    if subcommand == "test":
+        return [TestFigures(log_dir, classes)]
+    return []
+
 
 __all__ = [
     "EpochThroughput",
@@ -15,4 +41,5 @@ __all__ = [
     "SaveRunConfig",
     "TestFigures",
     "best_checkpoint",
+    "run_callbacks",
 ]

@@ -1,0 +1,76 @@
+"""The Lightning internals cnnbench relies on (cnnbench/compat.py): each test fails loudly if an upgrade changes one."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.cli import LightningCLI
+from torch import nn
+
+from cnnbench.compat import CheckpointOptionsHook, cluster_environment, should_update_logs
+from cnnbench.errors import CheckpointNotFoundError
+
+
+class _Tiny(LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(2, 1)
+
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(12, 2)), batch_size=2)
+
+
+class _RecordLogSteps(Callback):
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def on_train_batch_start(self, trainer: Trainer, *args: object) -> None:
+        self.seen.append(should_update_logs(trainer))
+
+
+def test_should_update_logs_follows_log_every_n_steps(tmp_path: Path) -> None:
+    record = _RecordLogSteps()
+    trainer = Trainer(
+        max_epochs=1, log_every_n_steps=3, callbacks=[record], logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(_Tiny())
+    assert record.seen == [(step + 1) % 3 == 0 for step in range(6)]
+
+
+def test_cluster_environment_is_the_detected_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(cluster_environment(Trainer(accelerator="cpu", logger=False)), LightningEnvironment)
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    monkeypatch.setenv("SLURM_JOB_NAME", "train")
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    assert isinstance(cluster_environment(Trainer(accelerator="cpu", logger=False)), SLURMEnvironment)
+
+
+def test_checkpoint_path_hook_runs_between_parsing_and_instantiation() -> None:
+    # LightningCLI.__init__ must call the method CheckpointOptionsHook overrides, after parsing and before the
+    # classes are built: the checkpoint's model options are adopted there.
+    source = inspect.getsource(LightningCLI.__init__)
+    order = [
+        source.index(call)
+        for call in ("self.parse_arguments(", "self._parse_ckpt_path()", "self.instantiate_classes()")
+    ]
+    assert order == sorted(order)
+    assert "_parse_ckpt_path" in vars(CheckpointOptionsHook)
+
+    class Refusing(CheckpointOptionsHook):
+        def resolve_ckpt_path(self) -> None:
+            raise CheckpointNotFoundError("vetted")
+
+    with pytest.raises(CheckpointNotFoundError, match="vetted"):
+        Refusing(_Tiny, args=["fit", "--ckpt_path=x.ckpt"])

@@ -9,10 +9,11 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
+from cnnbench.metrics import PerImageMean
 from cnnbench.optim import WarmupCosineLR, param_groups
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
@@ -76,9 +77,9 @@ class ImageClassifier(LightningModule):
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
         # No per-step host syncs: torchmetrics' NaN check and argument validation each read a value back from
-        # the device. A NaN loss still shows, as a NaN mean.
+        # the device. The losses are exact per-image means (a small last batch weighs what it holds).
         top5 = min(5, num_classes)
-        self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
+        self.train_loss, self.val_loss, self.test_loss = (PerImageMean() for _ in range(3))
         accuracy = {"num_classes": num_classes, "average": "micro", "validate_args": False}
         self.train_acc = MulticlassAccuracy(**accuracy)
         self.val_acc = MulticlassAccuracy(**accuracy)
@@ -105,6 +106,12 @@ class ImageClassifier(LightningModule):
             self._backbone_compiled = True
 
     def forward(self, x: Tensor) -> Tensor:
+        # With --trainer.precision 16-true or bf16-true the weights are half precision, but Lightning converts only
+        # the loader's batch (the fast path's indices) and the fast path then makes float32 images; the model
+        # summary's example_input_array is float32 too. Inputs follow the weights.
+        weight = next(self.backbone.parameters(), None)
+        if weight is not None and x.is_floating_point() and x.dtype != weight.dtype:
+            x = x.to(weight.dtype)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
@@ -126,7 +133,7 @@ class ImageClassifier(LightningModule):
         images, labels = batch
         logits = self(images)
         loss = self.criterion(logits, labels)
-        self.train_loss.update(loss.detach(), weight=labels.numel())
+        self.train_loss.update(loss.detach(), labels.numel())
         self.train_acc.update(logits.detach(), labels)
         # Each self.log call costs about a millisecond of Python on the CPU (Lightning copies its metadata), as much
         # as a small CNN's step: step values are logged only on the steps the loggers write (log_every_n_steps),
@@ -144,10 +151,10 @@ class ImageClassifier(LightningModule):
         images, labels = batch
         logits = self.evaluation_logits(images)
         loss = self.criterion(logits, labels)
-        mean_loss: MeanMetric = getattr(self, f"{stage}_loss")
+        mean_loss: PerImageMean = getattr(self, f"{stage}_loss")
         acc: MulticlassAccuracy = getattr(self, f"{stage}_acc")
         acc_top5: MulticlassAccuracy = getattr(self, f"{stage}_acc_top5")
-        mean_loss.update(loss, weight=labels.numel())
+        mean_loss.update(loss, labels.numel())
         acc.update(logits, labels)
         acc_top5.update(logits, labels)
         self.log(f"{stage}/loss", mean_loss, on_epoch=True, prog_bar=True)
@@ -177,6 +184,12 @@ class ImageClassifier(LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Checkpoints written before the train metrics were persistent lack their states: start them afresh.
         state = checkpoint["state_dict"]
+        if "train_loss.mean_value" in state:
+            # Written while the train loss was a MeanMetric that dropped its weights: the sum of batch means and
+            # the number of batches. Full batches of batch_size images make them a per-image sum and count.
+            batch_size = checkpoint.get("datamodule_hyper_parameters", {}).get("batch_size", 1)
+            state["train_loss.total"] = state.pop("train_loss.mean_value") * batch_size
+            state["train_loss.count"] = state.pop("train_loss.weight") * batch_size
         for key, value in self.state_dict().items():
             if key.startswith(("train_loss.", "train_acc.")):
                 state.setdefault(key, value)

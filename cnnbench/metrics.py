@@ -1,0 +1,41 @@
+"""Metrics torchmetrics has no sync-free form of."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+
+class PerImageMean(Metric):
+    """The mean of a per-image quantity (a loss) over every image of the epoch, fed one batch mean at a time.
+
+    torchmetrics' ``MeanMetric(nan_strategy="disable")`` ignores its ``weight`` (1.9 replaces it with ones), so a
+    small last batch would count as much as a full one; with a NaN check instead, every update reads a value back
+    from the device. Here ``update(batch_mean, n)`` adds ``batch_mean * n`` and ``n`` to two device tensors, with
+    ``n`` a Python number: scalar operands, no host-to-device copy and no host sync per step. Under DDP the sums
+    are added across ranks, so the mean is over every image of every rank. A NaN loss shows as a NaN mean.
+    """
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+
+    total: Tensor
+    count: Tensor
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # float32 whatever the default dtype when the model is built (half precision would lose the small terms).
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float32), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0.0, dtype=torch.float32), dist_reduce_fx="sum")
+
+    def update(self, batch_mean: Tensor, n: int) -> None:
+        """Add a batch whose ``n`` images have mean ``batch_mean`` (a 0-dim tensor)."""
+        self.total += batch_mean.detach().to(self.total.dtype) * n
+        self.count += n
+
+    def compute(self) -> Tensor:
+        return self.total / self.count

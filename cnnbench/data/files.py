@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,9 +40,16 @@ def read_images(files: Sequence[Path], channels: int, size: int) -> tuple[Tensor
     images, kept, skipped = [], [], []
     for file in files:
         try:
-            with Image.open(file) as image:
-                image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
-                array = np.asarray(image, dtype=np.uint8)
+            # PIL only warns about an image of more than Image.MAX_IMAGE_PIXELS pixels (up to twice that): such a
+            # file, a decompression bomb or just huge, would take minutes and gigabytes to decode. Refuse it.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(file) as image:
+                    image = image.convert("L" if channels == 1 else "RGB")
+                    array = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            skipped.append(f"{file}: too large to decode safely ({exc})")
+            continue
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             skipped.append(f"{file}: {type(exc).__name__}: {exc}")
             continue

@@ -12,6 +12,7 @@ memory (RSS on CPU, allocated on CUDA) is its own. Prints a table, then one JSON
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import resource
 import statistics
@@ -22,23 +23,24 @@ import time
 import torch
 from torch import nn
 
+from cnnbench.data import ImageDataModule
 from cnnbench.data.datasets import DATASETS
 from cnnbench.models import create_model, list_models
 from cnnbench.models.summary import describe, input_shape
 
-TRAIN_IMAGES = {"cifar10": 45_000, "fashion_mnist": 55_000}  # the default split (5,000 held out for validation)
+# Images per epoch: the train split less the data module's default --data.val_size, held out for validation.
+VAL_SIZE: int = inspect.signature(ImageDataModule).parameters["val_size"].default
 QUICK_MODELS = ["simple_cnn", "lenet5", "alexnet_cifar", "resnet18"]
 
 
 def measure(name: str, dataset: str, batch_size: int, steps: int, repeats: int, precision: str, device: str) -> dict:
     """Median images/s over ``repeats`` timings of ``steps`` training steps, after one warm-up timing."""
     in_channels, image_size = input_shape(name, dataset)
-    model = create_model(
-        name, num_classes=len(DATASETS[dataset].classes), in_channels=in_channels, image_size=image_size
-    ).to(device)
+    num_classes = len(DATASETS[dataset].classes)
+    model = create_model(name, num_classes=num_classes, in_channels=in_channels, image_size=image_size).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     images = torch.randn(batch_size, in_channels, image_size, image_size, device=device)
-    labels = torch.randint(0, 10, (batch_size,), device=device)
+    labels = torch.randint(0, num_classes, (batch_size,), device=device)
     autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def timed() -> float:
@@ -62,14 +64,14 @@ def measure(name: str, dataset: str, batch_size: int, steps: int, repeats: int, 
         peak_mib = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    info = describe(name, in_channels, image_size)
+    info = describe(name, in_channels, image_size, num_classes)
     return {
         "model": name,
         "input": f"{in_channels}x{image_size}x{image_size}",
         "params": info.params,
         "mflops": round(info.mflops, 1),
         "img_s": round(img_s, 1),
-        "s_per_epoch": round(TRAIN_IMAGES[dataset] / img_s, 1),
+        "s_per_epoch": round((DATASETS[dataset].train_size - VAL_SIZE) / img_s, 1),
         "peak_mib": round(peak_mib),
     }
 
@@ -77,7 +79,7 @@ def measure(name: str, dataset: str, batch_size: int, steps: int, repeats: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", help="Models to measure (default: all; --quick: a few).")
-    parser.add_argument("--dataset", choices=sorted(TRAIN_IMAGES), default="cifar10")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cifar10")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3, help="Training steps per timing.")
     parser.add_argument("--repeats", type=int, default=5, help="Timings per model; the median is reported.")

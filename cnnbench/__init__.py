@@ -1,3 +1,3 @@
-"""cnnbench: train, compare and reproduce classic CNNs on CIFAR-10 and Fashion-MNIST with Lightning."""
+"""cnnbench: train, compare and reproduce classic CNNs on small image datasets (``cnnbench.data.list_datasets()``)."""
 
 __version__ = "0.1.0"

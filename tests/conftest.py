@@ -10,7 +10,7 @@ from urllib.error import URLError
 
 import pytest
 
-from tests.helpers.datasets import write_cifar10, write_fashion_mnist
+from tests.helpers.datasets import write_cifar10, write_cifar100, write_fashion_mnist, write_mnist
 
 
 @pytest.fixture
@@ -24,6 +24,20 @@ def cifar_dir(tmp_path: Path) -> Path:
 def fmnist_dir(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     write_fashion_mnist(root)
+    return root
+
+
+@pytest.fixture
+def cifar100_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    write_cifar100(root)
+    return root
+
+
+@pytest.fixture
+def mnist_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    write_mnist(root)
     return root
 
 

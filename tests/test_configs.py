@@ -9,7 +9,7 @@ import yaml
 
 from cnnbench.cli import CnnbenchCLI
 from cnnbench.models.summary import input_shape
-from tests.helpers.model_params import EXPECTED_PARAMS
+from tests.helpers.model_params import EXPECTED_PARAMS, expected_params
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "logger")
@@ -35,7 +35,7 @@ def test_config_parses_and_builds_its_model(config: Path, tmp_path: Path) -> Non
     expected_shape = input_shape(model.model_name, data.dataset)
     assert (model.hparams.in_channels, model.hparams.image_size) == expected_shape
     params = sum(p.numel() for p in model.parameters())
-    assert params == EXPECTED_PARAMS[model.model_name][expected_shape]
+    assert params == expected_params(model.model_name, expected_shape, data.num_classes, model)
     # Every init argument the file sets arrived (nothing silently dropped or renamed).
     written = yaml.safe_load(config.read_text())
     for key, value in written["model"]["init_args"].items():

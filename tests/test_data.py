@@ -1,3 +1,5 @@
+"""The data module: splits, normalization, augmentation, shape facts, missing data (readers: test_datasets.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,29 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from cnnbench.data import ImageDataModule, read_cifar10, read_fashion_mnist
+from cnnbench.data import ImageDataModule, read_cifar10
 from cnnbench.errors import DatasetNotFoundError
-from tests.helpers.datasets import write_cifar10, write_fashion_mnist
-
-
-def test_cifar10_reader_returns_the_pickled_images_and_labels(tmp_path: Path) -> None:
-    written = write_cifar10(tmp_path)
-    images, labels = read_cifar10(tmp_path / "cifar-10-batches-py", train=True)
-    expected = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)])
-    assert images.dtype == torch.uint8 and images.shape == (100, 3, 32, 32)
-    assert np.array_equal(images.numpy(), expected)
-    assert labels.tolist() == np.concatenate([written[f"data_batch_{i}"][1] for i in range(1, 6)]).tolist()
-    test_images, _ = read_cifar10(tmp_path / "cifar-10-batches-py", train=False)
-    assert np.array_equal(test_images.numpy(), written["test_batch"][0])
-
-
-@pytest.mark.parametrize("compress", [False, True])
-def test_fashion_mnist_reader_reads_plain_and_gzipped_idx(tmp_path: Path, compress: bool) -> None:
-    written = write_fashion_mnist(tmp_path, compress=compress)
-    images, labels = read_fashion_mnist(tmp_path / "FashionMNIST" / "raw", train=False)
-    assert images.shape == (30, 1, 28, 28)
-    assert np.array_equal(images[:, 0].numpy(), written["t10k"][0])
-    assert labels.tolist() == written["t10k"][1].tolist()
+from tests.helpers.datasets import write_cifar10
 
 
 def make_dm(data_dir: Path, **kwargs) -> ImageDataModule:

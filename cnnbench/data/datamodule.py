@@ -1,10 +1,10 @@
-"""One LightningDataModule for CIFAR-10 and Fashion-MNIST."""
+"""One LightningDataModule for every registered dataset: what differs between datasets is in its spec."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -13,14 +13,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from cnnbench.data.datasets import DATASETS, Split
+from cnnbench.data.datasets import Augment, Split, get_dataset
 from cnnbench.data.fast import IndexBatch, IndexDataset, crop_flip, index_collate, to_model_input
 from cnnbench.data.files import find_images, read_images
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
 from cnnbench.errors import CnnbenchError
-
-DatasetName = Literal["cifar10", "fashion_mnist"]
-Augment = Literal["none", "flip", "crop_flip"]
 
 # ITU-R 601 luma weights, the ones torchvision's Grayscale uses.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
@@ -73,18 +70,20 @@ class ImageTensorDataset(Dataset):
 
 
 class ImageDataModule(LightningDataModule):
-    """CIFAR-10 or Fashion-MNIST from torchvision's on-disk layout.
+    """A registered dataset, read from torchvision's on-disk layout.
 
     Args:
-        dataset: ``cifar10`` or ``fashion_mnist``.
-        data_dir: Folder holding ``cifar-10-batches-py/`` or ``FashionMNIST/raw/``.
+        dataset: Key of a registered dataset (``cnnbench.data.list_datasets()``; an unknown key is refused
+            with the list).
+        data_dir: Folder holding the dataset's own folder as torchvision lays it out (its spec's ``folder``;
+            the message for missing files names it).
         batch_size: Batch size of every split (per device under DDP).
         num_workers: DataLoader worker processes.
         val_size: Images held out of the official train split for validation (seeded split).
         split_seed: Seed of the train/validation split (kept apart from the training seed).
         subset: Fraction of the remaining train images to train on (1.0 = all).
-        augment: Training augmentation; ``None`` picks the dataset's default
-            (CIFAR-10: 4-pixel-padded random crop + horizontal flip; Fashion-MNIST: none).
+        augment: Training augmentation (``crop_flip``: 4-pixel-padded random crop + horizontal flip);
+            ``None`` picks the dataset's default (its spec's ``default_augment``).
         grayscale: Convert images to one channel.
         image_size: Resize images to this side (e.g. 224 for the classic AlexNet); ``None`` keeps them.
         normalize: Standardize with the per-channel mean/std measured on the official train split.
@@ -102,7 +101,7 @@ class ImageDataModule(LightningDataModule):
 
     def __init__(
         self,
-        dataset: DatasetName = "cifar10",
+        dataset: str = "cifar10",
         data_dir: str = "data",
         batch_size: int = 128,
         num_workers: int = 2,
@@ -120,14 +119,13 @@ class ImageDataModule(LightningDataModule):
         fast: bool = True,
     ) -> None:
         super().__init__()
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        spec = get_dataset(dataset)  # an unknown key fails here, before any file is touched
         if val_size < 1:
             raise ValueError("val_size must be at least 1: the best checkpoint is chosen on validation accuracy")
         if not 0.0 < subset <= 1.0:
             raise ValueError(f"subset must be in (0, 1], got {subset}")
         self.save_hyperparameters()
-        self.spec = DATASETS[dataset]
+        self.spec = spec
         if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {self.in_channels}):
             raise ValueError(f"give mean and std together, {self.in_channels} value(s) each (one per channel)")
         self.dataset = dataset

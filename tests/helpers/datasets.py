@@ -1,47 +1,93 @@
-"""Tiny datasets written in the real on-disk formats (CIFAR-10 pickles, IDX files), so the real readers run."""
+"""Tiny datasets written in the real on-disk formats (CIFAR pickles, IDX files), so the real readers run.
+
+Each writer returns what the dataset's reader must give back: ``{"train": (images, labels), "test": ...}``
+with uint8 images (N, C, H, W) and int64 labels. The layouts (folders, file names, pickle keys) are written out
+here from torchvision's downloads, not taken from the specs, so a spec that reads the wrong place fails.
+``TINY`` holds one entry per registered dataset (tests/test_datasets.py checks that none is missing).
+"""
 
 from __future__ import annotations
 
 import gzip
 import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cnnbench.data.datasets.cifar import CIFAR100_CLASSES
+
+Written = dict[str, tuple[np.ndarray, np.ndarray]]
+
 CIFAR_TRAIN_PER_BATCH = 20  # 5 batches -> 100 train images
 CIFAR_TEST = 30
-FMNIST_TRAIN = 100
-FMNIST_TEST = 30
+IDX_TRAIN = 100
+IDX_TEST = 30
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def class_images(labels: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def class_images(
+    labels: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator, num_classes: int = 10
+) -> np.ndarray:
     """Noisy images whose brightness pattern depends on the label, so a model can learn them."""
-    base = rng.integers(0, 256, size=(10, *shape))
+    base = rng.integers(0, 256, size=(num_classes, *shape))
     noise = rng.integers(-40, 41, size=(len(labels), *shape))
     return np.clip(base[labels] + noise, 0, 255).astype(np.uint8)
 
 
-def write_cifar10(root: Path, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Write ``root/cifar-10-batches-py`` as Python-2-style pickles; return the arrays written."""
-    rng = np.random.default_rng(seed)
-    folder = root / "cifar-10-batches-py"
+# CIFAR: Python-2-style pickles of {"data": (N, 3072) uint8 rows, channel-major, <label key>: [...], ...}.
+
+
+def write_pickle_batches(
+    folder: Path, batches: list[tuple[str, int]], num_classes: int, rng: np.random.Generator, coarse: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Write one pickle per ``(name, size)`` in ``batches``; return each batch's (N, 3, 32, 32) images and labels.
+
+    ``coarse``: also store CIFAR-100's superclass labels (``coarse_labels``, other values than the fine ones,
+    so a reader of the wrong key fails); the labels then go under ``fine_labels`` instead of ``labels``.
+    """
     folder.mkdir(parents=True)
     written = {}
-    for name, n in [*((f"data_batch_{i}", CIFAR_TRAIN_PER_BATCH) for i in range(1, 6)), ("test_batch", CIFAR_TEST)]:
-        labels = rng.integers(0, 10, size=n)
-        data = class_images(labels, (3 * 32 * 32,), rng)
-        batch = {
-            "batch_label": name,
-            "labels": labels.tolist(),
-            "data": data,
-            "filenames": [f"{i}.png" for i in range(n)],
-        }
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f, protocol=2)
-        written[name] = (data.reshape(n, 3, 32, 32), labels)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["airplane"] * 10, "num_cases_per_batch": CIFAR_TRAIN_PER_BATCH}, f, protocol=2)
+    for name, n in batches:
+        labels = rng.integers(0, num_classes, size=n)
+        data = class_images(labels, (3 * 32 * 32,), rng, num_classes)
+        batch: dict[str, object] = {"batch_label": name, "data": data, "filenames": [f"{i}.png" for i in range(n)]}
+        if coarse:
+            batch |= {"fine_labels": labels.tolist(), "coarse_labels": ((labels + 1) % coarse).tolist()}
+        else:
+            batch["labels"] = labels.tolist()
+        write_pickle(folder / name, batch)
+        written[name] = (data.reshape(n, 3, 32, 32), labels.astype(np.int64))
     return written
+
+
+def write_pickle(path: Path, content: dict[str, object]) -> None:
+    with open(path, "wb") as f:
+        pickle.dump(content, f, protocol=2)
+
+
+def write_cifar10(root: Path, seed: int = 0) -> Written:
+    """Write ``root/cifar-10-batches-py``: data_batch_1..5, test_batch and batches.meta."""
+    folder = root / "cifar-10-batches-py"
+    train = [(f"data_batch_{i}", CIFAR_TRAIN_PER_BATCH) for i in range(1, 6)]
+    written = write_pickle_batches(folder, [*train, ("test_batch", CIFAR_TEST)], 10, np.random.default_rng(seed))
+    write_pickle(folder / "batches.meta", {"label_names": CIFAR10_NAMES, "num_cases_per_batch": CIFAR_TRAIN_PER_BATCH})
+    parts = [written[name] for name, _ in train]
+    return {"train": tuple(np.concatenate(p) for p in zip(*parts, strict=True)), "test": written["test_batch"]}
+
+
+def write_cifar100(root: Path, seed: int = 0, class_names: list[str] | None = None) -> Written:
+    """Write ``root/cifar-100-python``: train, test and meta (``class_names``: the fine names meta lists)."""
+    folder = root / "cifar-100-python"
+    batches = [("train", CIFAR_TRAIN_PER_BATCH * 5), ("test", CIFAR_TEST)]
+    written = write_pickle_batches(folder, batches, 100, np.random.default_rng(seed), coarse=20)
+    names = list(CIFAR100_CLASSES) if class_names is None else class_names
+    write_pickle(folder / "meta", {"fine_label_names": names, "coarse_label_names": [f"super{i}" for i in range(20)]})
+    return written
+
+
+# MNIST and Fashion-MNIST: IDX files, a big-endian header (magic 0x0803 / 0x0801, then each dimension), then bytes.
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
@@ -54,16 +100,43 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
         path.write_bytes(payload)
 
 
-def write_fashion_mnist(root: Path, seed: int = 0, compress: bool = False) -> dict[str, np.ndarray]:
-    """Write ``root/FashionMNIST/raw`` IDX files; return the arrays written."""
+def write_idx_dataset(folder: Path, seed: int, compress: bool) -> Written:
+    """Write the four IDX files of an MNIST-style dataset into ``folder``."""
     rng = np.random.default_rng(seed)
-    folder = root / "FashionMNIST" / "raw"
     folder.mkdir(parents=True)
     written = {}
-    for prefix, n in (("train", FMNIST_TRAIN), ("t10k", FMNIST_TEST)):
+    for split, prefix, n in (("train", "train", IDX_TRAIN), ("test", "t10k", IDX_TEST)):
         labels = rng.integers(0, 10, size=n).astype(np.uint8)
         images = class_images(labels, (28, 28), rng)
         write_idx(folder / f"{prefix}-images-idx3-ubyte", images, compress)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels, compress)
-        written[prefix] = (images, labels)
+        written[split] = (images[:, None], labels.astype(np.int64))
     return written
+
+
+def write_fashion_mnist(root: Path, seed: int = 0, compress: bool = False) -> Written:
+    """Write ``root/FashionMNIST/raw`` (``compress``: the ``.gz`` files only)."""
+    return write_idx_dataset(root / "FashionMNIST" / "raw", seed, compress)
+
+
+def write_mnist(root: Path, seed: int = 0, compress: bool = False) -> Written:
+    """Write ``root/MNIST/raw`` (``compress``: the ``.gz`` files only)."""
+    return write_idx_dataset(root / "MNIST" / "raw", seed, compress)
+
+
+@dataclass(frozen=True)
+class TinyDataset:
+    """A registered dataset's tiny writer, and the facts of the real dataset its spec must state."""
+
+    write: Callable[[Path], Written]
+    num_classes: int
+    channels: int
+    image_size: int
+
+
+TINY: dict[str, TinyDataset] = {
+    "cifar10": TinyDataset(write_cifar10, num_classes=10, channels=3, image_size=32),
+    "cifar100": TinyDataset(write_cifar100, num_classes=100, channels=3, image_size=32),
+    "fashion_mnist": TinyDataset(write_fashion_mnist, num_classes=10, channels=1, image_size=28),
+    "mnist": TinyDataset(write_mnist, num_classes=10, channels=1, image_size=28),
+}

@@ -1,5 +1,7 @@
 """The documented parameter count of every registered model, for the model and config tests."""
 
+from torch import nn
+
 # name -> {(in_channels, image_size): parameter count}, 10 classes. Where a published count exists it matches:
 # resnet18/34/50 11,173,962 / 21,282,122 / 23,520,842 and densenet121 6,956,298 are the counts of the widely
 # used CIFAR reimplementations (kuangliu/pytorch-cifar); vgg16 is that repo's 14,728,266 minus the 4,224
@@ -36,3 +38,18 @@ EXPECTED_PARAMS: dict[str, dict[tuple[int, int], int]] = {
     },
     "densenet_small": {(3, 32): 176_122, (1, 28): 175_690},
 }
+
+
+def expected_params(name: str, shape: tuple[int, int], num_classes: int, model: nn.Module) -> int:
+    """The documented count of ``name`` with ``num_classes`` outputs instead of 10.
+
+    Only the classifier (the model's last layer with ``num_classes`` outputs) differs: one row of weights and a
+    bias per class. ``model`` supplies that row's width; a model whose head ignored ``num_classes`` has no such
+    layer and fails here.
+    """
+    if num_classes == 10:
+        return EXPECTED_PARAMS[name][shape]
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d) and m.weight.shape[0] == num_classes]
+    assert heads, f"{name} has no layer with {num_classes} outputs"
+    per_class = heads[-1].weight[0].numel() + (heads[-1].bias is not None)
+    return EXPECTED_PARAMS[name][shape] + (num_classes - 10) * per_class

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from jsonargparse import Namespace
 from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch import Trainer
+from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser
 from lightning.pytorch.loggers import Logger
@@ -39,7 +39,8 @@ class CnnbenchCLI(CheckpointOptionsHook):
         self.checkpoint: runs.CheckpointHparams | None = None  # that of --ckpt_path, once vetted
         super().__init__(
             model_class=ImageClassifier,
-            datamodule_class=ImageDataModule,
+            datamodule_class=LightningDataModule,  # ImageDataModule by default; any with the shape facts
+            subclass_mode_data=True,
             subclass_mode_model=True,
             save_config_callback=SaveRunConfig,
             parser_class=CnnbenchArgumentParser,
@@ -64,6 +65,8 @@ class CnnbenchCLI(CheckpointOptionsHook):
         parser.add_class_arguments(runs.CheckpointOptions, "checkpoint")
         parser.add_class_arguments(WandbOptions, "wandb")
 
+        parser.set_defaults({"data": {"class_path": f"{ImageDataModule.__module__}.{ImageDataModule.__name__}"}})
+
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         args = sys.argv[1:] if args is None else args
         if isinstance(args, list):
@@ -79,10 +82,15 @@ class CnnbenchCLI(CheckpointOptionsHook):
         model = self._options()["model"]
         return model_name(model["class_path"], model.get("init_args"))
 
+    def _dataset(self) -> str:
+        """The dataset's name: ``--data.dataset``, or the class name of a data module that has no such option."""
+        data = self._options()["data"]
+        return str((data.get("init_args") or {}).get("dataset") or data["class_path"].rsplit(".", 1)[-1])
+
     def _group_dir(self) -> Path:
         options = self._options()
         root = Path(options["trainer"].get("default_root_dir") or runs.DEFAULT_ROOT)
-        return root / runs.run_name(options["data"]["dataset"], self._model_name(), options["run_name"])
+        return root / runs.run_name(self._dataset(), self._model_name(), options["run_name"])
 
     def resolve_ckpt_path(self) -> None:
         """Resolve ``--ckpt_path`` (``auto``, ``last``, ``best`` or a file) and vet the checkpoint before anything runs.
@@ -112,7 +120,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
         self.checkpoint = held = runs.CheckpointHparams.read(path)
         held_model = model_name(held.class_path, held.model) if held.class_path else "an unknown model"
         if held_model != self._model_name():
-            wanted = runs.TrainedOn(self._model_name(), self._options()["data"]["dataset"], None, None)
+            wanted = runs.TrainedOn(self._model_name(), self._dataset(), None, None)
             runs.check_trained_on(path, held.trained_on(held_model), wanted)
         adopted, changed = held.options_to_adopt(dict(self._options()["model"].get("init_args") or {}))
         if changed:
@@ -136,13 +144,13 @@ class CnnbenchCLI(CheckpointOptionsHook):
         options, data = self._options(), self.datamodule
         if self.checkpoint is not None:  # the data's side of the vetting, now that the data module says it
             held = self.checkpoint.trained_on(self._model_name())
-            wanted = runs.TrainedOn(held.model, data.dataset, data.in_channels, data.image_size)
+            wanted = runs.TrainedOn(held.model, self._dataset(), data.in_channels, data.image_size)
             runs.check_trained_on(Path(options["ckpt_path"]), held, wanted)
         runs.check_writable(self.log_dir)
         given = (self.config_init[self.subcommand] if self.subcommand else self.config_init)["trainer"]
         subcommand = self.config.get("subcommand", "fit")
         callbacks = _as_list(given.get("callbacks"))
-        callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data.classes, options["checkpoint"])
+        callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, _classes(data), options["checkpoint"])
         if given.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RichProgressBar())
         loggers: list[Logger] = [RunCSVLogger(self.log_dir)]
@@ -150,7 +158,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
         family = type(self.model).__module__.rsplit(".", 1)[-1]
         configs = [str(c) for c in _as_list(options.get("config"))]
         loggers += _as_list(
-            wandb_logger(options["wandb"], self.run_dir, self._model_name(), data.dataset, family, configs)
+            wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(), family, configs)
         )
         plugins = _as_list(given.get("plugins"))
         if not any(isinstance(p, CheckpointIO) for p in plugins):
@@ -162,6 +170,10 @@ class CnnbenchCLI(CheckpointOptionsHook):
             # fp32 on tensor-core GPUs: choose the matmul precision (TF32 unless deterministic), never inherit it.
             torch.set_float32_matmul_precision("highest" if given.get("deterministic") else "high")
         return super().instantiate_trainer(**kwargs)
+
+
+def _classes(data: LightningDataModule) -> list[str]:
+    return list(getattr(data, "classes", None) or map(str, range(data.num_classes)))
 
 
 def _as_list(value: Any) -> list[Any]:

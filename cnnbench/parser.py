@@ -32,6 +32,21 @@ def closest(key: str, candidates: list[str]) -> str:
     return f" (did you mean --{best}?)"
 
 
+def _expected(text: str) -> str:
+    """``: expected int or null`` from the types jsonargparse's message lists (empty if it lists none)."""
+    found = sorted(set(re.findall(r"Expected a (typing\.Literal\[[^\]]*\]|<class '[^']+'>)", text)))
+    found = [re.sub(r"typing\.Literal\[(.*)\]", r"one of \1", re.sub(r"<class '([^']+)'>", r"\1", e)) for e in found]
+    found = [e for e in found if e != "NoneType"] + ["null"] * ("NoneType" in found)
+    return f": expected {' or '.join(found)}" if found else ""
+
+
+def _data_options() -> list[str]:
+    """``data.<name>`` for every init argument of the default data module."""
+    from cnnbench.data import ImageDataModule
+
+    return sorted(f"data.{p}" for p in inspect.signature(ImageDataModule).parameters)
+
+
 def _model_options() -> list[str]:
     """``model.init_args.<name>`` for every init argument of every model class."""
     from cnnbench.classifier import model_classes
@@ -45,6 +60,20 @@ class CnnbenchArgumentParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         raise ConfigError(self.condense(message)) from ex
+
+    @staticmethod
+    def _data_error(given: str, text: str) -> str:
+        """The data module is a subclass type (a user may pass their own), so jsonargparse reports its options'
+        errors against ``--data`` as a whole: name the option instead."""
+        # A command-line option (NestedArg) or a config file's key.
+        m = re.match(r"NestedArg\(key='([^']+)', val='(.*)'\)$", given) or re.match(r"\{'([^']+)': (.*)\}$", given)
+        if not m:
+            return f"invalid value {given!r} for --data"
+        key, value = m[1], m[2]
+        if f"data.{key}" not in _data_options():
+            return f"unknown option --data.{key}{closest(f'data.{key}', _data_options())}"
+        inner = re.search(rf"for --{re.escape(key)}(: expected .*?) - Expected a <class 'NoneType'>", text)
+        return f"invalid value {value!r} for --data.{key}{inner[1].rstrip() if inner else _expected(text)}"
 
     def option_keys(self) -> list[str]:
         keys = [action.dest for action in self._actions if action.dest not in ("help", "config")]
@@ -66,13 +95,8 @@ class CnnbenchArgumentParser(LightningArgumentParser):
         if m := re.search(r"Parser key \"model\":.*Option '([^']+)' is not accepted", text):
             hint = closest(f"model.init_args.{m[1]}", _model_options())
             return f"unknown model option --model.{m[1]}{hint.replace('init_args.', '')}"
+        if m := re.search(r'Parser key "data":.*?Given value: (.*)$', text):
+            return self._data_error(m[1], text)
         if m := re.search(r'Parser key "([^"]+)":.*?Given value: (.*)$', text):
-            expected = sorted(set(re.findall(r"Expected a (typing\.Literal\[[^\]]*\]|<class '[^']+'>)", text)))
-            expected = [
-                re.sub(r"typing\.Literal\[(.*)\]", r"one of \1", re.sub(r"<class '([^']+)'>", r"\1", e))
-                for e in expected
-            ]
-            expected = [e for e in expected if e != "NoneType"] + ["null"] * ("NoneType" in expected)
-            wanted = f": expected {' or '.join(expected)}" if expected else ""
-            return f"invalid value {m[2]!r} for --{m[1]}{wanted}"
+            return f"invalid value {m[2]!r} for --{m[1]}{_expected(text)}"
         return text

@@ -32,7 +32,7 @@ def test_offline_run_has_name_tags_full_config_size_and_max_accuracy(
 
     config = run["config"]["cnnbench"]  # the whole resolved config, as config.yaml has it
     assert config["model"]["class_path"] == "cnnbench.models.simple_cnn.SimpleCNN"
-    assert config["trainer"]["max_epochs"] == 3 and config["data"]["augment"] == "flip"
+    assert config["trainer"]["max_epochs"] == 3 and config["data"]["init_args"]["augment"] == "flip"
     info = describe("simple_cnn", 3, 32)
     assert run["config"]["model/params"] == run["summary"]["model/params"] == info.params == 36458
     assert run["config"]["model/mflops"] == pytest.approx(info.mflops, abs=0.01)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 from pathlib import Path
 
 import torch
@@ -49,11 +50,12 @@ def test_figures(run: RunRecord, out: Path, data_dir: str | None) -> list[Path]:
     checkpoint = best_or_last(run.path)
     if checkpoint is None:
         raise CnnbenchError(f"{run.path} has no checkpoint to draw the test figures from")
-    data_options = {k: v for k, v in run.config["data"].items() if k in ImageDataModule.__init__.__code__.co_varnames}
+    model, _ = load_classifier(checkpoint)  # first: a checkpoint that cannot be opened stops here
+    known = inspect.signature(ImageDataModule).parameters
+    data_options = {k: v for k, v in run.data_options.items() if k in known}
     data = ImageDataModule(**{**data_options, **({"data_dir": data_dir} if data_dir else {}), "download": False})
     data.prepare_data()
     data.setup("test")
-    model, _ = load_classifier(checkpoint)
     trainer = Trainer(
         accelerator="auto", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False
     )

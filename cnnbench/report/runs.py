@@ -45,7 +45,13 @@ class RunRecord:
 
     @property
     def dataset(self) -> str:
-        return self.config["data"]["dataset"]
+        return str(self.data_options.get("dataset") or self.config["data"].get("class_path", "?").rsplit(".", 1)[-1])
+
+    @property
+    def data_options(self) -> dict:
+        """The data module's options (its ``init_args`` when the config names its class)."""
+        data = self.config["data"]
+        return dict(data.get("init_args") or {}) if "class_path" in data else dict(data)
 
     @property
     def label(self) -> str:

@@ -22,13 +22,13 @@ OptimizerName = Literal["sgd", "adam", "adamw"]
 class ImageClassifier(LightningModule):
     """Base LightningModule: subclasses set ``self.backbone`` (an ``nn.Module`` mapping images to logits).
 
-    ``num_classes``, ``in_channels`` and ``input_size`` are linked from the data module by the CLI,
+    ``num_classes``, ``in_channels`` and ``image_size`` are linked from the data module by the CLI,
     so configs never state them.
 
     Args:
         num_classes: Number of output classes.
         in_channels: Channels of the input images (1 for grayscale).
-        input_size: Side of the (square) input images.
+        image_size: Side of the (square) input images.
         optimizer: ``sgd`` (momentum, optional Nesterov), ``adam`` or ``adamw``.
         lr: Peak learning rate (reached after warmup).
         momentum: SGD momentum.
@@ -53,7 +53,7 @@ class ImageClassifier(LightningModule):
         self,
         num_classes: int = 10,
         in_channels: int = 3,
-        input_size: int = 32,
+        image_size: int = 32,
         optimizer: OptimizerName = "sgd",
         lr: float = 0.05,
         momentum: float = 0.9,
@@ -73,7 +73,7 @@ class ImageClassifier(LightningModule):
         self.backbone: nn.Module = nn.Identity()
         self.model_name = "identity"  # the registry name of the backbone; subclasses set both
         # Lets Lightning's model summary show each layer's output size and the FLOPs.
-        self.example_input_array = torch.zeros(1, in_channels, input_size, input_size)
+        self.example_input_array = torch.zeros(1, in_channels, image_size, image_size)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
         # No per-step host syncs: torchmetrics' NaN check and argument validation each read a value back from
@@ -96,7 +96,7 @@ class ImageClassifier(LightningModule):
     def backbone_kwargs(self) -> dict[str, int]:
         """The input/output shape arguments every backbone factory takes."""
         hp = self.hparams
-        return {"num_classes": hp.num_classes, "in_channels": hp.in_channels, "image_size": hp.input_size}
+        return {"num_classes": hp.num_classes, "in_channels": hp.in_channels, "image_size": hp.image_size}
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:

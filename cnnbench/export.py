@@ -46,7 +46,7 @@ def load_classifier(path: Path) -> tuple[ImageClassifier, dict[str, Any]]:
 def export_checkpoint(path: Path, out_dir: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     model, checkpoint = load_classifier(path)
     hp = model.hparams
-    example = torch.zeros(2, hp.in_channels, hp.input_size, hp.input_size)
+    example = torch.zeros(2, hp.in_channels, hp.image_size, hp.image_size)
     network = model.backbone
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{model.model_name}-{path.stem}"

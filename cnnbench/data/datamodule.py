@@ -126,6 +126,8 @@ class ImageDataModule(LightningDataModule):
             raise ValueError(f"subset must be in (0, 1], got {subset}")
         self.save_hyperparameters()
         self.spec = spec
+        # Recorded as the side the model sees (the model's image_size), not as "keep the dataset's".
+        self.save_hyperparameters({**self.hparams, "image_size": image_size or self.spec.image_size})
         if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {self.in_channels}):
             raise ValueError(f"give mean and std together, {self.in_channels} value(s) each (one per channel)")
         self.dataset = dataset

@@ -59,12 +59,10 @@ class CnnbenchCLI(CheckpointOptionsHook):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for name in ("num_classes", "in_channels", "image_size"):  # shape facts: the data's, never a config's
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
-        parser.add_argument(
-            "--run_name", type=str | None, default=None, help="Run group folder name (default: <dataset>-<model>)."
-        )
+        help_run_name = "Run group folder name (default: <dataset>-<model>)."
+        parser.add_argument("--run_name", type=str | None, default=None, help=help_run_name)
         parser.add_class_arguments(runs.CheckpointOptions, "checkpoint")
         parser.add_class_arguments(WandbOptions, "wandb")
-
         parser.set_defaults({"data": {"class_path": f"{ImageDataModule.__module__}.{ImageDataModule.__name__}"}})
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
@@ -83,9 +81,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
         return model_name(model["class_path"], model.get("init_args"))
 
     def _dataset(self) -> str:
-        """The dataset's name: ``--data.dataset``, or the class name of a data module that has no such option."""
-        data = self._options()["data"]
-        return str((data.get("init_args") or {}).get("dataset") or data["class_path"].rsplit(".", 1)[-1])
+        return runs.dataset_name(self._options()["data"])
 
     def _group_dir(self) -> Path:
         options = self._options()
@@ -121,7 +117,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
         held_model = model_name(held.class_path, held.model) if held.class_path else "an unknown model"
         if held_model != self._model_name():
             wanted = runs.TrainedOn(self._model_name(), self._dataset(), None, None)
-            runs.check_trained_on(path, held.trained_on(held_model), wanted)
+            runs.check_trained_on(path, held.trained_on(held_model, self._dataset()), wanted)
         adopted, changed = held.options_to_adopt(dict(self._options()["model"].get("init_args") or {}))
         if changed:
             rank_zero_info(f"cnnbench: {path.name} sets the model options it was trained with: {', '.join(changed)}")
@@ -143,23 +139,20 @@ class CnnbenchCLI(CheckpointOptionsHook):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         options, data = self._options(), self.datamodule
         if self.checkpoint is not None:  # the data's side of the vetting, now that the data module says it
-            held = self.checkpoint.trained_on(self._model_name())
+            held = self.checkpoint.trained_on(self._model_name(), self._dataset())
             wanted = runs.TrainedOn(held.model, self._dataset(), data.in_channels, data.image_size)
             runs.check_trained_on(Path(options["ckpt_path"]), held, wanted)
         runs.check_writable(self.log_dir)
         given = (self.config_init[self.subcommand] if self.subcommand else self.config_init)["trainer"]
         subcommand = self.config.get("subcommand", "fit")
         callbacks = _as_list(given.get("callbacks"))
-        callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, _classes(data), options["checkpoint"])
+        callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data, options["checkpoint"])
         if given.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RichProgressBar())
-        loggers: list[Logger] = [RunCSVLogger(self.log_dir)]
-        loggers += [x for x in _as_list(given.get("logger")) if isinstance(x, Logger)]
-        family = type(self.model).__module__.rsplit(".", 1)[-1]
-        configs = [str(c) for c in _as_list(options.get("config"))]
-        loggers += _as_list(
-            wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(), family, configs)
-        )
+        wandb = wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(), type(self.model),
+                             configs=[str(c) for c in _as_list(options.get("config"))])  # fmt: skip
+        loggers = [RunCSVLogger(self.log_dir), *[x for x in _as_list(given.get("logger")) if isinstance(x, Logger)]]
+        loggers += [wandb] if wandb else []
         plugins = _as_list(given.get("plugins"))
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             plugins.append(AtomicCheckpointIO())
@@ -170,10 +163,6 @@ class CnnbenchCLI(CheckpointOptionsHook):
             # fp32 on tensor-core GPUs: choose the matmul precision (TF32 unless deterministic), never inherit it.
             torch.set_float32_matmul_precision("highest" if given.get("deterministic") else "high")
         return super().instantiate_trainer(**kwargs)
-
-
-def _classes(data: LightningDataModule) -> list[str]:
-    return list(getattr(data, "classes", None) or map(str, range(data.num_classes)))
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -194,7 +194,7 @@ class WandbOptions:
 
 
 def wandb_logger(
-    options: WandbOptions, run_dir: Path, model: str, dataset: str, family: str, configs: Sequence[str | Path] = ()
+    options: WandbOptions, run_dir: Path, model: str, dataset: str, model_class: type, configs: Sequence[str] = ()
 ) -> WandbLogger | None:
     """The run's W&B logger, or None when W&B is off.
 
@@ -206,6 +206,7 @@ def wandb_logger(
     if os.environ.get("WANDB_MODE") == "disabled":
         rank_zero_info("cnnbench: W&B is enabled in the config but WANDB_MODE=disabled; logging to CSV only.")
         return None
+    family = model_class.__module__.rsplit(".", 1)[-1]
     recipes = [f"recipe:{Path(c).parent.name}/{Path(c).stem}" for c in configs if Path(c).parent.name != "logger"]
     log_model = options.log_model and os.environ.get("WANDB_MODE", "online") not in ("offline", "dryrun")
     if options.log_model and not log_model:
@@ -239,11 +240,12 @@ def log_run_config(loggers: Sequence[Logger], config: dict[str, Any], size: dict
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"lr": 0.1}}`` -> ``{"model/lr": 0.1}``: loggers that show parameters want flat keys."""
+    """``{"model": {"init_args": {"lr": 0.1}}}`` -> ``{"model/lr": 0.1}``: loggers that show parameters want
+    flat keys (``init_args`` adds nothing a reader needs)."""
     flat: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}/"))
+            flat.update(_flatten(value, prefix if key == "init_args" else f"{prefix}{key}/"))
         else:
             flat[f"{prefix}{key}"] = value if isinstance(value, (bool, int, float, str)) else str(value)
     return flat

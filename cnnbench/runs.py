@@ -13,6 +13,7 @@ import re
 import secrets
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,12 @@ class CheckpointOptions:
 def run_name(dataset: str, model: str, given: str | None = None) -> str:
     """The run group folder: ``--run_name`` if given, else ``<dataset>-<model>``."""
     return given or f"{dataset}-{model}"
+
+
+def dataset_name(data: Mapping[str, Any]) -> str:
+    """The dataset of a data config: its ``dataset`` option, or the class name of a data module without one."""
+    options = (data.get("init_args") or {}) if "class_path" in data else data
+    return str(options.get("dataset") or str(data.get("class_path")).rsplit(".", 1)[-1])
 
 
 def is_global_zero() -> bool:
@@ -189,9 +196,9 @@ class CheckpointHparams:
     model: dict[str, Any]
     data: dict[str, Any]
 
-    def trained_on(self, model: str) -> TrainedOn:
-        """What the weights fit; ``model`` is the registry name of ``class_path`` with ``self.model``."""
-        dataset = str(self.data.get("dataset", "an unknown dataset"))
+    def trained_on(self, model: str, dataset: str) -> TrainedOn:
+        """What the weights fit; ``dataset`` names a data module that records no ``dataset`` option of its own."""
+        dataset = str(self.data.get("dataset", dataset))
         return TrainedOn(model, dataset, self.model.get("in_channels"), self.model.get("image_size"))
 
     def options_to_adopt(self, current: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

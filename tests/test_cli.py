@@ -233,3 +233,19 @@ def test_model_that_does_not_fit_the_images_fails_with_one_clear_line(
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in err
     assert "alexnet needs inputs of at least 65x65" in err and "--data.image_size 224" in err
+
+
+def test_a_users_own_data_module_is_passed_by_class_path(tmp_path: Path) -> None:
+    args = [
+        "--model=simple_cnn", "--data=tests.helpers.custom_data.NoiseDataModule", "--data.num_images=48",
+        f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=1", "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+    ]  # fmt: skip
+    fit = CnnbenchCLI(args=["fit", *args])
+    assert fit.run_dir.parent.name == "NoiseDataModule-simple_cnn"
+    assert fit.model.backbone(torch.zeros(2, 1, 16, 16)).shape == (2, 4)  # its shape facts reached the model
+    assert (fit.run_dir / "checkpoints" / "last.ckpt").is_file()
+    test = CnnbenchCLI(args=["test", *args, "--ckpt_path=last"])
+    assert test.log_dir.parent == fit.run_dir
+    rows = list(csv.reader((test.log_dir / "confusion_matrix.csv").read_text().splitlines()))
+    assert rows[0][1:] == ["0", "1", "2", "3"] and sum(int(x) for row in rows[1:] for x in row[1:]) == 48

@@ -1,13 +1,14 @@
 """Callbacks the CLI adds to every run: checkpoints, config saving, prediction writing."""
 
-from collections.abc import Sequence
 from pathlib import Path
 
+from lightning.pytorch import LightningDataModule
 from lightning.pytorch.callbacks import Callback
 
 from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint
 from cnnbench.callbacks.predictions import PredictionCSVWriter
 from cnnbench.callbacks.rng import RNGStateCheckpoint
+from cnnbench.callbacks.rng_stream import LoaderRNGIsolation
 from cnnbench.callbacks.run_config import SaveRunConfig
 from cnnbench.callbacks.test_figures import TestFigures
 from cnnbench.callbacks.throughput import EpochThroughput
@@ -15,14 +16,17 @@ from cnnbench.runs import CHECKPOINT_DIR, CheckpointOptions
 
 
 def run_callbacks(
-    subcommand: str, run_dir: Path, log_dir: Path, classes: Sequence[str], options: CheckpointOptions
+    subcommand: str, run_dir: Path, log_dir: Path, data: LightningDataModule, options: CheckpointOptions
 ) -> list[Callback]:
     """The callbacks cnnbench adds to the user's: checkpoints for ``fit``, the CSV of ``predict``, ``test`` figures."""
+    # A data module of the user's may name no classes: they are then numbered.
+    classes = list(getattr(data, "classes", None) or map(str, range(data.num_classes)))
     if subcommand == "fit":
         checkpoint_dir = run_dir / CHECKPOINT_DIR
         return [
             EpochThroughput(),
             RNGStateCheckpoint(),
+            LoaderRNGIsolation(),
             best_checkpoint(checkpoint_dir, options.save_top_k),
             LatestCheckpoint(checkpoint_dir, options.last_every_n_steps),
         ]
@@ -36,6 +40,7 @@ def run_callbacks(
 __all__ = [
     "EpochThroughput",
     "LatestCheckpoint",
+    "LoaderRNGIsolation",
     "PredictionCSVWriter",
     "RNGStateCheckpoint",
     "SaveRunConfig",

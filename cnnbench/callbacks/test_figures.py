@@ -57,7 +57,9 @@ class TestFigures(Callback):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")
         n = self.grid_images
-        mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in trainer.datamodule.normalization())
+        # A data module of the user's that says nothing of its normalization is shown as it is.
+        stats = getattr(trainer.datamodule, "normalization", lambda: ([0.0], [1.0]))()
+        mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in stats)
         shown = torch.cat(self._images)[:n] * std + mean  # back to [0, 1] for display
         try:
             figures = {

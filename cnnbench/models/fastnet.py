@@ -41,7 +41,7 @@ def fastnet(
 
 
 class FastNet(ImageClassifier):
-    """FastNet (``configs/cifar10/fast.yaml`` trains it to 90% CIFAR-10 on a 2-core CPU in minutes).
+    """FastNet: few epochs to a good CIFAR-10 model (``configs/cifar10/fast.yaml``; its figures in the README).
 
     Args:
         stem_width: Channels of the stem convolution.

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from cnnbench.errors import CnnbenchError
+from cnnbench.runs import dataset_name
 
 
 @dataclass
@@ -45,7 +46,7 @@ class RunRecord:
 
     @property
     def dataset(self) -> str:
-        return str(self.data_options.get("dataset") or self.config["data"].get("class_path", "?").rsplit(".", 1)[-1])
+        return dataset_name(self.config["data"])
 
     @property
     def data_options(self) -> dict:

@@ -10,12 +10,19 @@ from typing import Any
 
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint, Timer
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from cnnbench.compat import cluster_environment
 from cnnbench.runs import BEST_FILENAME, LAST_NAME
+
+# What stopped training, and how a resume continues it (LatestCheckpoint prints both when training ends).
+STOP_MESSAGES = {
+    "step": ("step limit reached", " without --trainer.max_steps or with a larger one"),
+    "time": ("time limit reached", " without --trainer.max_time or with a larger one (it counts all sessions' time)"),
+    "request": ("stop requested (trainer.should_stop)", ""),
+}
 
 
 def best_checkpoint(dirpath: Path, save_top_k: int = 1) -> ModelCheckpoint:
@@ -43,6 +50,16 @@ class LatestCheckpoint(Checkpoint):
     step is (after the optimizer step but before its bookkeeping, say), so a requeued job could resume one
     step off; this callback defers that handler to the next training batch end, where the state is whole.
 
+    Planned stops that end training in the middle of an epoch (``--trainer.max_steps``, ``--trainer.max_time``,
+    a callback setting ``trainer.should_stop`` by its ``on_train_batch_end``) are saved at the end of the last
+    batch, like a periodic save: Lightning still runs the epoch-end hooks of the cut epoch, and a ``last.ckpt``
+    written there records that epoch as processed (``epoch_progress.processed`` ahead of ``completed``), so a
+    resume would start the next epoch (issue 17). Saved at the batch end, the loop state says "epoch in
+    progress" and a resume continues with the next batch; when training ends, the stop and how to continue
+    are printed. A stop requested at a validation or epoch end (EarlyStopping) stays final: saved at the epoch
+    end as before. (With gradient accumulation, a stop between optimizer steps loses the partial sums, as
+    SIGTERM does.)
+
     Args:
         dirpath: Folder of ``last.ckpt``.
         every_n_train_steps: Also save every this many optimizer steps (0: only at epoch ends).
@@ -54,6 +71,8 @@ class LatestCheckpoint(Checkpoint):
         self._last_saved_step = -1
         self._requeue_handler: Callable[[], object] | None = None  # Lightning's SLURM handler, if installed
         self._requeue_requested = False
+        self._stop: tuple[str, int] | None = None  # (what stopped training, at which step) for a planned stop
+        self._stop_requested_at_epoch_end = False  # trainer.should_stop came from a validation or epoch end
 
     @property
     def state_key(self) -> str:
@@ -66,6 +85,7 @@ class LatestCheckpoint(Checkpoint):
                 stale.unlink()
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._stop, self._stop_requested_at_epoch_end = None, False
         environment = cluster_environment(trainer)
         if not (isinstance(environment, SLURMEnvironment) and environment.auto_requeue and environment.requeue_signal):
             return
@@ -94,14 +114,58 @@ class LatestCheckpoint(Checkpoint):
         trainer.save_checkpoint(self.path, weights_only=False)
         self._last_saved_step = trainer.global_step
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+    def _planned_stop(self, trainer: Trainer) -> str | None:
+        """What ends training after the current batch (a key of ``STOP_MESSAGES``), or None if it goes on.
+
+        Lightning's training epoch loop asks the same (its ``done``), of this public trainer state: a wrong
+        answer costs at most an extra save (training goes on) or the old epoch-end save (a stop missed). The
+        state is equal on every rank (Lightning's loop would diverge otherwise), so all ranks save together.
+        """
+        if trainer.max_steps != -1 and trainer.global_step >= trainer.max_steps:
+            return "step"
+        if not trainer.should_stop or self._stop_requested_at_epoch_end:
+            return None
+        # Lightning keeps training while min_epochs / min_steps are not met, whatever should_stop says.
+        if (trainer.min_epochs and trainer.current_epoch < trainer.min_epochs) or (
+            trainer.min_steps and trainer.global_step < trainer.min_steps
+        ):
+            return None
+        timers = [c for c in trainer.callbacks if isinstance(c, Timer)]  # --trainer.max_time adds one
+        if any((remaining := timer.time_remaining()) is not None and remaining <= 0 for timer in timers):
+            return "time"
+        return "request"
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self._requeue_handler is not None:
             self._requeue_if_signalled(trainer)
+        stop = self._planned_stop(trainer)
+        if stop is not None:
+            self._stop = (stop, trainer.global_step)
+            # At an epoch's last batch the epoch ends as usual and its end saves (validation and all included).
+            if batch_idx + 1 < trainer.num_training_batches:
+                self._save(trainer)
         if self.every_n_train_steps > 0 and trainer.global_step % self.every_n_train_steps == 0:
             self._save(trainer)
 
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # EarlyStopping decides here (or at the epoch end, below): a final stop even where min_epochs delays it
+        # into the next epoch. Callbacks run before this one (Lightning orders Checkpoint callbacks last).
+        self._stop_requested_at_epoch_end |= trainer.should_stop and not trainer.sanity_checking
+
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._save(trainer)
+        self._stop_requested_at_epoch_end |= trainer.should_stop
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._stop is None or self._stop[1] != trainer.global_step:
+            return  # no planned stop, or training went on after it (and the stop was not what ended it)
+        if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:
+            return  # the limit coincided with the last epoch's end: nothing is left to resume
+        kind, step = self._stop
+        what, how = STOP_MESSAGES[kind]
+        rank_zero_info(f"cnnbench: {what} at step {step}, saved to {self.path}; resume with --ckpt_path last{how}.")
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException) and trainer.training:

@@ -11,6 +11,7 @@ from urllib.error import URLError
 import pytest
 
 from tests.helpers.datasets import write_cifar10, write_cifar100, write_fashion_mnist, write_mnist
+from tests.helpers.runs import CnnbenchCLI, base_args
 
 
 @pytest.fixture
@@ -63,3 +64,11 @@ def _no_wandb(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
         sys.modules["wandb"].finish()
+
+
+@pytest.fixture
+def fitted(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, CnnbenchCLI]:
+    """A 2-epoch fit; returns (data_dir, root, cli)."""
+    root = tmp_path / "runs"
+    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2")])
+    return cifar_dir, root, cli

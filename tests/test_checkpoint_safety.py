@@ -16,9 +16,8 @@ import torch
 
 import cnnbench.checkpoint_io as checkpoint_io
 from cnnbench.checkpoint_io import AtomicCheckpointIO, allow_unsafe_checkpoints, load_checkpoint_file
-from cnnbench.cli import CnnbenchCLI, main
 from cnnbench.errors import CheckpointError, UntrustedCheckpointError
-from tests.helpers.runs import base_args
+from tests.helpers.runs import CnnbenchCLI, base_args, main
 
 # --- Checkpoints whose tensors say they live on cuda:0, written without a GPU --------------------------------------
 

@@ -10,18 +10,9 @@ import pytest
 import torch
 import yaml
 
-from cnnbench.cli import CnnbenchCLI, main
 from cnnbench.optim import warmup_cosine_factor
 from cnnbench.runs import BEST_PATTERN
-from tests.helpers.runs import LR, STEPS_PER_EPOCH, base_args, column, read_metrics
-
-
-@pytest.fixture
-def fitted(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, CnnbenchCLI]:
-    """A 2-epoch fit; returns (data_dir, root, cli)."""
-    root = tmp_path / "runs"
-    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2")])
-    return cifar_dir, root, cli
+from tests.helpers.runs import LR, STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, main, read_metrics
 
 
 def test_fit_writes_one_run_folder_with_checkpoints_metrics_and_config(fitted) -> None:
@@ -52,30 +43,6 @@ def test_lr_follows_warmup_then_cosine_per_step(fitted) -> None:
     assert [s for s, _ in lrs] == list(range(total))
     for step, lr in lrs:
         assert lr == pytest.approx(LR * warmup_cosine_factor(step, total, STEPS_PER_EPOCH, 0.0, True))
-
-
-def test_resume_from_last_with_more_epochs_continues_the_run(fitted) -> None:
-    data_dir, root, first = fitted
-    best_before = torch.load(first.run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"][
-        "val_acc_best.max_value"
-    ]
-    cli = CnnbenchCLI(args=["fit", *base_args(data_dir, root, "--trainer.max_epochs=3", "--ckpt_path=last")])
-    assert cli.run_dir == first.run_dir
-    assert len(list((root / "cifar10-simple_cnn").iterdir())) == 1
-    assert cli.trainer.current_epoch == 3 and cli.trainer.global_step == 3 * STEPS_PER_EPOCH
-    assert (cli.run_dir / "config.yaml").exists() and (cli.run_dir / "config.resume-1.yaml").exists()
-
-    rows = read_metrics(cli.run_dir)
-    lrs = dict(column(rows, "train/lr"))
-    resumed_steps = [s for s, _ in column(rows, "train/lr") if s >= 2 * STEPS_PER_EPOCH]
-    assert resumed_steps == list(range(2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH))  # no gap, no repeat
-    total = 3 * STEPS_PER_EPOCH
-    for step in resumed_steps:
-        assert lrs[step] == pytest.approx(LR * warmup_cosine_factor(step, total, STEPS_PER_EPOCH, 0.0, True))
-    assert [int(r["epoch"]) for r in rows if r.get("val/acc")] == [0, 1, 2]
-    best_after = cli.model.val_acc_best.compute()
-    assert best_after >= best_before
-    assert float(column(rows, "val/acc_best")[-1][1]) == pytest.approx(float(best_after))
 
 
 def test_validate_best_checkpoint_reproduces_its_recorded_accuracy(fitted) -> None:
@@ -131,69 +98,6 @@ def test_print_config_round_trips(cifar_dir: Path, tmp_path: Path, capsys: pytes
     assert parsed["trainer"]["max_epochs"] == 3 and parsed["model"]["init_args"]["label_smoothing"] == 0.1
 
 
-@pytest.mark.parametrize("bad_key", ["--trainer.max_epoch=3", "--trainer.max_epocs=3", "--data.batchsize=8"])
-def test_unknown_config_key_fails_naming_the_key(bad_key: str, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--model=simple_cnn", bad_key])
-    assert exit_info.value.code != 0
-    err = capsys.readouterr().err
-    assert bad_key.split("=")[0] in err and "unknown option" in err
-
-
-def test_missing_data_folder_fails_with_the_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    missing = tmp_path / "no-data"
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *base_args(missing, tmp_path / "runs")])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert f"not found in {missing / 'cifar-10-batches-py'}" in err and "--data.data_dir" in err
-    assert "Traceback" not in err
-
-
-def test_resume_without_a_checkpoint_stops_instead_of_starting_over(
-    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    root = tmp_path / "runs"
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *base_args(cifar_dir, root, "--ckpt_path=last")])
-    assert exit_info.value.code == 2
-    assert "no last checkpoint in any run under" in capsys.readouterr().err
-    assert not (root / "cifar10-simple_cnn").exists() or not any((root / "cifar10-simple_cnn").iterdir())
-
-
-def test_wandb_disabled_is_skipped_and_offline_writes_a_local_run(
-    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = tmp_path / "runs"
-    args = ["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1", "--wandb.enabled=true")]
-    cli = CnnbenchCLI(args=args)  # WANDB_MODE=disabled (conftest)
-    assert [type(lg).__name__ for lg in cli.trainer.loggers] == ["RunCSVLogger"]
-
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    cli = CnnbenchCLI(args=args)
-    assert [type(lg).__name__ for lg in cli.trainer.loggers] == ["RunCSVLogger", "WandbLogger"]
-    run_id = f"cifar10-simple_cnn-{cli.run_dir.name}"
-    assert list((cli.run_dir / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
-
-
-def test_resume_at_an_epoch_boundary_gives_the_uninterrupted_weights(cifar_dir: Path, tmp_path: Path) -> None:
-    # Constant LR: the schedule does not depend on max_epochs, so both runs can be compared step for step.
-    common = ("--model.lr_schedule=constant", "--model.warmup_epochs=0", "--trainer.deterministic=true")
-    straight = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "a", "--trainer.max_epochs=3", *common)])
-    root = tmp_path / "b"
-    CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2", *common)])
-    resumed = CnnbenchCLI(
-        args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=3", "--ckpt_path=last", *common)]
-    )
-    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
-    assert expected.keys() == actual.keys()
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, actual[name]), name
-    # The epoch means start afresh after an epoch-end checkpoint (their running sums are in it).
-    for metric in ("train/loss", "train/acc"):
-        assert column(read_metrics(resumed.run_dir), metric) == column(read_metrics(straight.run_dir), metric)
-
-
 def test_short_name_of_a_variant_selects_class_and_depth_and_names_the_run(cifar_dir: Path, tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
     args = [f"--config={repo / 'configs/cifar10/resnet18.yaml'}", f"--data.data_dir={cifar_dir}"]
@@ -223,16 +127,6 @@ def test_models_command_lists_every_model_with_its_size(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit) as exit_info:
         main(["models", "resnet19"])
     assert exit_info.value.code == 2 and "unknown model(s) resnet19" in capsys.readouterr().err
-
-
-def test_model_that_does_not_fit_the_images_fails_with_one_clear_line(
-    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *base_args(cifar_dir, tmp_path / "runs"), "--model=alexnet"])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "Traceback" not in err
-    assert "alexnet needs inputs of at least 65x65" in err and "--data.image_size 224" in err
 
 
 def test_a_users_own_data_module_is_passed_by_class_path(tmp_path: Path) -> None:

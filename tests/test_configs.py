@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnnbench.cli import CnnbenchCLI
 from cnnbench.models.summary import input_shape
 from tests.helpers.model_params import EXPECTED_PARAMS, expected_params
+from tests.helpers.runs import CnnbenchCLI
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "logger")

@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from cnnbench.cli import CnnbenchCLI, main
 from cnnbench.data import ImageDataModule, read_cifar10, read_cifar100, read_fashion_mnist, read_mnist
 from cnnbench.data.datasets import (
     DATASETS,
@@ -26,7 +25,7 @@ from cnnbench.models import create_model, list_models
 from cnnbench.models.summary import NATIVE_IMAGE_SIZE, input_shape
 from tests.helpers.datasets import TINY, write_cifar100, write_fashion_mnist, write_idx, write_idx_dataset, write_mnist
 from tests.helpers.model_params import EXPECTED_PARAMS
-from tests.helpers.runs import base_args
+from tests.helpers.runs import CnnbenchCLI, base_args, main
 
 KEYS = list_datasets()
 READERS = {"cifar10": read_cifar10, "cifar100": read_cifar100, "fashion_mnist": read_fashion_mnist, "mnist": read_mnist}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from cnnbench.data.sampling import ResumableSampler
@@ -15,6 +16,7 @@ from tests.helpers.runs import base_args, column, read_metrics
 DDP = ("--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu", "--ckpt_path=auto")
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_train_checkpoint_once_and_resume(cifar_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for epochs in (2, 3):  # the second run resumes the first (auto) and extends it by one epoch

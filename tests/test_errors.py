@@ -10,9 +10,8 @@ import pytest
 import torch
 
 import cnnbench.checkpoint_io as checkpoint_io
-from cnnbench.cli import CnnbenchCLI, main
 from tests.helpers.datasets import write_fashion_mnist
-from tests.helpers.runs import base_args
+from tests.helpers.runs import CnnbenchCLI, base_args, main
 
 
 def fails(args: list[str], capsys: pytest.CaptureFixture) -> str:
@@ -167,3 +166,43 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(
     assert not list(checkpoints.glob(".*.tmp"))
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 0  # the first epoch's, intact
     shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("bad_key", ["--trainer.max_epoch=3", "--trainer.max_epocs=3", "--data.batchsize=8"])
+def test_unknown_config_key_fails_naming_the_key(bad_key: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model=simple_cnn", bad_key])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert bad_key.split("=")[0] in err and "unknown option" in err
+
+
+def test_missing_data_folder_fails_with_the_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "no-data"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base_args(missing, tmp_path / "runs")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"not found in {missing / 'cifar-10-batches-py'}" in err and "--data.data_dir" in err
+    assert "Traceback" not in err
+
+
+def test_resume_without_a_checkpoint_stops_instead_of_starting_over(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    root = tmp_path / "runs"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base_args(cifar_dir, root, "--ckpt_path=last")])
+    assert exit_info.value.code == 2
+    assert "no last checkpoint in any run under" in capsys.readouterr().err
+    assert not (root / "cifar10-simple_cnn").exists() or not any((root / "cifar10-simple_cnn").iterdir())
+
+
+def test_model_that_does_not_fit_the_images_fails_with_one_clear_line(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base_args(cifar_dir, tmp_path / "runs"), "--model=alexnet"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert "alexnet needs inputs of at least 65x65" in err and "--data.image_size 224" in err

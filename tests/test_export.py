@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import onnxruntime
 import pytest
 import torch
 
-from cnnbench.cli import CnnbenchCLI, main
-from cnnbench.export import load_classifier
+from cnnbench.export import FORMATS, load_classifier
 from cnnbench.models import SimpleCNN
-from tests.helpers.runs import base_args
+from tests.helpers.runs import CnnbenchCLI, base_args, main
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_a_compiled_run_exports_the_networks_of_its_checkpoint(cifar_dir: Path, 
     checkpoint = torch.load(last, weights_only=True)
     assert checkpoint["hyper_parameters"]["compile"] is True
 
-    main(["export", str(last), f"--out={tmp_path / 'exported'}"])
+    main(["export", str(last), f"--out={tmp_path / 'exported'}", "--format=torchscript", "--format=export"])
     written = [Path(line) for line in capsys.readouterr().out.split()]
     (torchscript,) = [p for p in written if p.name.endswith(".torchscript.pt")]
     (program,) = [p for p in written if p.suffix == ".pt2"]
@@ -36,3 +37,57 @@ def test_a_compiled_run_exports_the_networks_of_its_checkpoint(cifar_dir: Path, 
         expected = reference(x)
         assert torch.allclose(torch.jit.load(torchscript)(x), expected, atol=1e-6)
         assert torch.allclose(torch.export.load(program).module()(x), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["simple_cnn", "resnet18"])
+def test_exported_networks_give_the_checkpoint_logits(cifar_dir: Path, tmp_path: Path, model: str) -> None:
+    import json
+
+    import torch
+
+    from cnnbench.export import export_checkpoint, load_classifier
+
+    root = tmp_path / "runs"
+    args = [a.replace("simple_cnn", model) for a in base_args(cifar_dir, root, "--trainer.max_epochs=1")]
+    cli = CnnbenchCLI(args=["fit", *args])
+    (best,) = (cli.run_dir / "checkpoints").glob("best-*.ckpt")
+    program, onnx_file, torchscript, meta = export_checkpoint(best, tmp_path / "exported", FORMATS)
+    reference, _ = load_classifier(best)
+    session = onnxruntime.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+    for batch in (1, 3):  # neither is the batch size traced (2): the batch axis is dynamic in every format
+        x = torch.randn(batch, 3, 32, 32)
+        with torch.no_grad():
+            expected = reference(x)
+            assert torch.allclose(torch.jit.load(torchscript)(x), expected, atol=1e-5)
+            assert torch.allclose(torch.export.load(program).module()(x), expected, atol=1e-5)
+        # ONNX Runtime's kernels differ from torch's: the logits agree to 1e-4 (float32 rounding, not a model error).
+        (logits,) = session.run(["logits"], {"images": x.numpy()})
+        assert logits.shape == (batch, 10)
+        assert torch.allclose(torch.from_numpy(logits), expected, atol=1e-4)
+    info = json.loads(meta.read_text())
+    assert info["model"] == model and info["input_shape"] == [3, 32, 32] and info["mean"] == cli.datamodule.mean
+
+
+def test_export_defaults_to_export_and_onnx(fitted: tuple[Path, Path, CnnbenchCLI], tmp_path: Path, capsys) -> None:
+    _, _, cli = fitted
+    last = cli.run_dir / "checkpoints" / "last.ckpt"
+    main(["export", str(last), f"--out={tmp_path / 'exported'}"])
+    written = [Path(line) for line in capsys.readouterr().out.splitlines()]
+    # TorchScript (deprecated by torch) only on request.
+    assert sorted(p.name for p in written) == ["simple_cnn-last.json", "simple_cnn-last.onnx", "simple_cnn-last.pt2"]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in written)
+
+
+def test_onnx_without_the_export_extra_is_one_line(
+    fitted: tuple[Path, Path, CnnbenchCLI], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    _, _, cli = fitted
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed: importlib finds no spec
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(cli.run_dir / "checkpoints" / "last.ckpt"), f"--out={tmp_path / 'exported'}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "cnnbench: error: --format onnx needs the export extra: pip install 'cnnbench[export]'"
+    ]
+    assert not (tmp_path / "exported").exists()

@@ -7,10 +7,9 @@ from pathlib import Path
 import torch
 from torchvision.transforms import v2
 
-from cnnbench.cli import CnnbenchCLI
 from cnnbench.data import ImageDataModule
 from cnnbench.data.fast import PAD, IndexBatch, crop_flip
-from tests.helpers.runs import base_args
+from tests.helpers.runs import CnnbenchCLI, base_args
 
 
 def seed_for(dy: int, dx: int, flip: bool) -> int:

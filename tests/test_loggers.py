@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnbench.cli import CnnbenchCLI
-from tests.helpers.runs import base_args, column, read_metrics
+from tests.helpers.runs import CnnbenchCLI, base_args, column, read_metrics
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 REPO = Path(__file__).parents[1]

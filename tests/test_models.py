@@ -112,6 +112,7 @@ def test_flip_tta_evaluates_an_image_and_its_mirror_alike() -> None:
         assert torch.equal(model.evaluation_logits(x), plain)
 
 
+@pytest.mark.slow
 def test_compiled_backbone_keeps_its_checkpoint_keys_and_logits() -> None:
     from cnnbench.models import SimpleCNN
 

@@ -11,10 +11,9 @@ import torch
 from torch.nn import functional as F
 
 import cnnbench.callbacks.throughput as throughput
-from cnnbench.cli import CnnbenchCLI
 from cnnbench.data.fast import to_model_input
 from cnnbench.models import SimpleCNN
-from tests.helpers.runs import STEPS_PER_EPOCH, base_args, column, read_metrics
+from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, read_metrics
 
 
 def test_bf16_true_trains_with_finite_losses(cifar_dir: Path, tmp_path: Path) -> None:

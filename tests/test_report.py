@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from cnnbench.cli import CnnbenchCLI, main
-from tests.helpers.runs import base_args, column, read_metrics
-
-
-def read_csv(path: Path) -> list[list[str]]:
-    with open(path, newline="") as f:
-        return list(csv.reader(f))
+from tests.helpers.runs import CnnbenchCLI, base_args, column, main, read_csv, read_metrics
 
 
 @pytest.fixture
@@ -83,57 +76,3 @@ def test_report_of_a_folder_that_is_no_run_fails_clearly(tmp_path: Path, capsys:
         main(["report", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "is not a cnnbench run folder (missing config.yaml, hparams.yaml, metrics.csv)" in capsys.readouterr().err
-
-
-def test_predict_on_image_files_of_any_size_and_mode(fitted_run, tmp_path: Path) -> None:
-    data_dir, root, cli = fitted_run
-    test_images = cli.datamodule.splits["test"][0]
-    folder = tmp_path / "images"
-    folder.mkdir()
-    Image.fromarray(test_images[0].permute(1, 2, 0).numpy()).save(folder / "a_test0.png")  # a test image as is
-    Image.fromarray(test_images[1].permute(1, 2, 0).numpy()).resize((96, 80)).convert("L").save(folder / "b_gray.jpg")
-    Image.fromarray(test_images[2].permute(1, 2, 0).numpy()).convert("RGBA").save(folder / "c_rgba.png")
-    (folder / "d_broken.png").write_bytes(b"not an image")
-    args = base_args(data_dir, root, "--ckpt_path=best", f"--data.predict_files=[{folder}]")
-    with pytest.warns(UserWarning, match=r"skipped an unreadable file: .*d_broken\.png: UnidentifiedImageError"):
-        predicted = CnnbenchCLI(args=["predict", *args])
-    rows = {Path(r[0]).name: r for r in read_csv(predicted.log_dir / "predictions.csv")[1:]}
-    assert sorted(rows) == ["a_test0.png", "b_gray.jpg", "c_rgba.png"]
-    header = read_csv(predicted.log_dir / "predictions.csv")[0]
-    assert header[:9] == ["file", "pred", "pred_name", "top1", "top1_p", "top2", "top2_p", "top3", "top3_p"]
-    for row in rows.values():
-        assert row[3] == row[2] and float(row[4]) >= float(row[6]) >= float(row[8])
-        assert sum(float(p) for p in row[9:]) == pytest.approx(1.0, abs=1e-4)
-    # The PNG of test image 0 is predicted exactly as that image is in the test split.
-    on_split = CnnbenchCLI(args=["predict", *base_args(data_dir, root, "--ckpt_path=best")])
-    first = read_csv(on_split.log_dir / "predictions.csv")[1]
-    assert rows["a_test0.png"][1:] == first[1:]
-
-
-@pytest.fixture
-def fitted_run(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, CnnbenchCLI]:
-    root = tmp_path / "runs"
-    return cifar_dir, root, CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])
-
-
-@pytest.mark.parametrize("model", ["simple_cnn", "resnet18"])
-def test_exported_networks_give_the_checkpoint_logits(cifar_dir: Path, tmp_path: Path, model: str) -> None:
-    import json
-
-    import torch
-
-    from cnnbench.export import export_checkpoint, load_classifier
-
-    root = tmp_path / "runs"
-    args = [a.replace("simple_cnn", model) for a in base_args(cifar_dir, root, "--trainer.max_epochs=1")]
-    cli = CnnbenchCLI(args=["fit", *args])
-    (best,) = (cli.run_dir / "checkpoints").glob("best-*.ckpt")
-    torchscript, program, meta = export_checkpoint(best, tmp_path / "exported")
-    reference, _ = load_classifier(best)
-    x = torch.randn(5, 3, 32, 32)  # another batch size than the one traced
-    with torch.no_grad():
-        expected = reference(x)
-        assert torch.allclose(torch.jit.load(torchscript)(x), expected, atol=1e-5)
-        assert torch.allclose(torch.export.load(program).module()(x), expected, atol=1e-5)
-    info = json.loads(meta.read_text())
-    assert info["model"] == model and info["input_shape"] == [3, 32, 32] and info["mean"] == cli.datamodule.mean

@@ -10,11 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from cnnbench.checkpoint_io import WRITE_DELAY_ENV
-from cnnbench.cli import CnnbenchCLI
-from tests.helpers.runs import base_args, column, read_metrics
+from cnnbench.optim import warmup_cosine_factor
+from tests.helpers.runs import LR, STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, read_metrics
 
 EPOCHS = 4  # 5 steps per epoch on the tiny data
 # Mid-epoch saves (every 2 steps) and dropout + augmentation, so that order, RNG and metric state all matter.
@@ -52,6 +53,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> bo
     raise TimeoutError("the run neither reached the state nor ended")
 
 
+@pytest.mark.slow
 def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, WRITE_DELAY_ENV: "0.2"}
     straight_root = tmp_path / "straight"
@@ -99,6 +101,7 @@ def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tm
     )
 
 
+@pytest.mark.slow
 def test_sigterm_saves_the_current_step_and_exits_for_a_requeue(cifar_dir: Path, tmp_path: Path) -> None:
     env = dict(os.environ)
     # No periodic mid-epoch saves: the only mid-epoch checkpoint can come from the SIGTERM handler. No validation
@@ -142,6 +145,7 @@ def test_train_batches_do_not_depend_on_worker_count(cifar_dir: Path) -> None:
     assert len(reference) == 5 and all(torch.equal(a, b) for a, b in zip(reference, other, strict=True))
 
 
+@pytest.mark.slow
 def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_in_its_folder(cifar_dir: Path, tmp_path: Path) -> None:
     """Lightning's SLURM handling: SIGUSR1 saves hpc_ckpt_1.ckpt and asks for a requeue; the same job id resumes."""
     slurm = {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "cnnbench", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
@@ -175,3 +179,45 @@ def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_in_its_folder(c
     # The resumed epoch is timed from the resume (it has no row when the save came at its last batch: no images).
     assert 2 <= len(epoch_seconds) <= 3 and max(epoch_seconds) < 60
     assert torch.load(folder / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 15
+
+
+def test_resume_from_last_with_more_epochs_continues_the_run(fitted) -> None:
+    data_dir, root, first = fitted
+    best_before = torch.load(first.run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"][
+        "val_acc_best.max_value"
+    ]
+    cli = CnnbenchCLI(args=["fit", *base_args(data_dir, root, "--trainer.max_epochs=3", "--ckpt_path=last")])
+    assert cli.run_dir == first.run_dir
+    assert len(list((root / "cifar10-simple_cnn").iterdir())) == 1
+    assert cli.trainer.current_epoch == 3 and cli.trainer.global_step == 3 * STEPS_PER_EPOCH
+    assert (cli.run_dir / "config.yaml").exists() and (cli.run_dir / "config.resume-1.yaml").exists()
+
+    rows = read_metrics(cli.run_dir)
+    lrs = dict(column(rows, "train/lr"))
+    resumed_steps = [s for s, _ in column(rows, "train/lr") if s >= 2 * STEPS_PER_EPOCH]
+    assert resumed_steps == list(range(2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH))  # no gap, no repeat
+    total = 3 * STEPS_PER_EPOCH
+    for step in resumed_steps:
+        assert lrs[step] == pytest.approx(LR * warmup_cosine_factor(step, total, STEPS_PER_EPOCH, 0.0, True))
+    assert [int(r["epoch"]) for r in rows if r.get("val/acc")] == [0, 1, 2]
+    best_after = cli.model.val_acc_best.compute()
+    assert best_after >= best_before
+    assert float(column(rows, "val/acc_best")[-1][1]) == pytest.approx(float(best_after))
+
+
+def test_resume_at_an_epoch_boundary_gives_the_uninterrupted_weights(cifar_dir: Path, tmp_path: Path) -> None:
+    # Constant LR: the schedule does not depend on max_epochs, so both runs can be compared step for step.
+    common = ("--model.lr_schedule=constant", "--model.warmup_epochs=0", "--trainer.deterministic=true")
+    straight = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "a", "--trainer.max_epochs=3", *common)])
+    root = tmp_path / "b"
+    CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2", *common)])
+    resumed = CnnbenchCLI(
+        args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=3", "--ckpt_path=last", *common)]
+    )
+    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        assert torch.equal(tensor, actual[name]), name
+    # The epoch means start afresh after an epoch-end checkpoint (their running sums are in it).
+    for metric in ("train/loss", "train/acc"):
+        assert column(read_metrics(resumed.run_dir), metric) == column(read_metrics(straight.run_dir), metric)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnbench.cli import CnnbenchCLI
 from cnnbench.models.summary import describe
-from tests.helpers.runs import base_args, column, read_metrics
+from tests.helpers.runs import CnnbenchCLI, base_args, column, read_metrics
 from tests.helpers.wandb_records import read_run
 
 REPO = Path(__file__).parents[1]
@@ -63,3 +62,18 @@ def test_test_logs_the_confusion_matrix_and_prediction_grid_to_wandb(
     logged = {key.rsplit("/", 1)[0] for row in read_run(run_file)["history"] for key in row if key.endswith("/_type")}
     logged |= {key for row in read_run(run_file)["history"] for key in row}
     assert {"test/acc", "test/confusion_matrix_table", "test/predictions"} <= logged
+
+
+def test_wandb_disabled_is_skipped_and_offline_writes_a_local_run(
+    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "runs"
+    args = ["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1", "--wandb.enabled=true")]
+    cli = CnnbenchCLI(args=args)  # WANDB_MODE=disabled (conftest)
+    assert [type(lg).__name__ for lg in cli.trainer.loggers] == ["RunCSVLogger"]
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cli = CnnbenchCLI(args=args)
+    assert [type(lg).__name__ for lg in cli.trainer.loggers] == ["RunCSVLogger", "WandbLogger"]
+    run_id = f"cifar10-simple_cnn-{cli.run_dir.name}"
+    assert list((cli.run_dir / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))

@@ -1,9 +1,16 @@
-"""Arguments of a tiny CLI run and readers of what a run wrote."""
+"""The CLI as the end-to-end tests run it (in process), arguments of a tiny run, readers of what a run wrote.
+
+The tests reach the CLI through this module only.
+"""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+
+from cnnbench.cli import CnnbenchCLI, main
+
+__all__ = ["LR", "STEPS_PER_EPOCH", "CnnbenchCLI", "base_args", "column", "main", "read_csv", "read_metrics"]
 
 STEPS_PER_EPOCH = 5  # 100 train images - 20 validation, batch 16
 LR = 0.05
@@ -25,6 +32,11 @@ def base_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
         "--trainer.accelerator=cpu",
         *extra,
     ]
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, str]]:

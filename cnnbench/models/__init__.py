@@ -1,46 +1,31 @@
-"""The model zoo: backbones in a registry, each family wrapped by a LightningModule on :class:`ImageClassifier`."""
+"""The model zoo: backbones in a registry, each family wrapped by a LightningModule on :class:`ImageClassifier`.
 
-from cnnbench.classifier import ImageClassifier
-from cnnbench.models.alexnet import AlexNet, alexnet, alexnet_cifar, alexnet_cifar7
-from cnnbench.models.densenet import DenseNet, densenet121, densenet_small
-from cnnbench.models.fastnet import FastNet, fastnet
-from cnnbench.models.googlenet import GoogLeNet, googlenet
-from cnnbench.models.lenet import LeNet5, lenet5
-from cnnbench.models.nin import NiN, nin
-from cnnbench.models.registry import create_model, list_models, register_model
-from cnnbench.models.resnet import ResNet, resnet18, resnet34, resnet50
-from cnnbench.models.simple_cnn import SimpleCNN, simple_cnn
-from cnnbench.models.vgg import VGG, vgg11, vgg13, vgg16, vgg19
+Every module of this package other than the shared ones below is a family file: importing the package
+imports each of them, which registers its backbone factories (``@register_model``) and defines its
+LightningModule. A new architecture is therefore one new file here (and its expected parameter count in
+the tests); its class and factories are exported under their own names (``cnnbench.models.ResNet``).
+"""
 
-__all__ = [
-    "VGG",
-    "AlexNet",
-    "DenseNet",
-    "FastNet",
-    "GoogLeNet",
-    "ImageClassifier",
-    "LeNet5",
-    "NiN",
-    "ResNet",
-    "SimpleCNN",
-    "alexnet",
-    "alexnet_cifar",
-    "alexnet_cifar7",
-    "create_model",
-    "densenet121",
-    "densenet_small",
-    "fastnet",
-    "googlenet",
-    "lenet5",
-    "list_models",
-    "nin",
-    "register_model",
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "simple_cnn",
-    "vgg11",
-    "vgg13",
-    "vgg16",
-    "vgg19",
-]
+import importlib
+import pkgutil
+
+from cnnbench.classifier import ImageClassifier, model_classes
+from cnnbench.models.registry import create_model as create_model
+from cnnbench.models.registry import factories
+from cnnbench.models.registry import list_models as list_models
+from cnnbench.models.registry import register_model as register_model
+
+_SHARED = {"layers", "registry", "summary", "variants"}  # helpers, not families
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _SHARED:
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+globals().update({cls.__name__: cls for cls in model_classes() if cls is not ImageClassifier})
+globals().update(factories())
+
+__all__ = sorted(
+    ["ImageClassifier", "create_model", "list_models", "register_model"]
+    + [cls.__name__ for cls in model_classes() if cls is not ImageClassifier]
+    + list(factories())
+)

@@ -25,6 +25,11 @@ def register_model(factory: Factory) -> Factory:
     return factory
 
 
+def factories() -> dict[str, Callable[..., nn.Module]]:
+    """Every registered factory by name (a copy: register with ``register_model``)."""
+    return dict(_FACTORIES)
+
+
 def list_models() -> list[str]:
     """Names of all registered backbones, sorted."""
     return sorted(_FACTORIES)

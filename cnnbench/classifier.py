@@ -204,9 +204,15 @@ class ImageClassifier(LightningModule):
         else:
             optimizer = torch.optim.AdamW(groups, lr=hp.lr)
 
-        # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it).
-        total_steps = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches)
+        # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it). It spans
+        # --trainer.max_epochs when that is set: max_steps and max_time are stops a run may resume past, as after
+        # a crash, so they must not reshape the schedule (max_steps alone, with max_epochs -1, sizes it).
+        trainer = self.trainer
+        total_steps = int(trainer.estimated_stepping_batches)  # also makes Lightning count the batches
+        batches = trainer.num_training_batches  # infinite for a loader without a length: then no epochs to span
+        steps_per_epoch = math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) else 0
+        if trainer.max_epochs is not None and trainer.max_epochs > 0 and steps_per_epoch:
+            total_steps = trainer.max_epochs * steps_per_epoch
         scheduler = WarmupCosineLR(
             optimizer,
             total_steps=total_steps,

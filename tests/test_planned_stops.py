@@ -30,11 +30,9 @@ RUN_ARGS = (
     f"--trainer.max_epochs={EPOCHS}",
     "--trainer.deterministic=true",
     "--checkpoint.last_every_n_steps=0",  # no periodic saves: the only mid-epoch checkpoint is the stop's
-    # --trainer.max_steps also sets the length of the cosine (Lightning's estimated_stepping_batches), which would
-    # make the stopped run's LRs differ by design. A constant LR after a 2-epoch warmup still makes each step's LR
-    # depend on the step count the scheduler restores.
-    "--model.lr_schedule=constant",
-    "--model.warmup_epochs=2",
+    # The default warmup + cosine: every step's LR depends on the step count the scheduler restores, and the
+    # schedule spans max_epochs, whatever stop (max_steps, max_time) the first session had.
+    "--model.warmup_epochs=1",
 )
 DATA_PATHS = {"fast": ("--data.fast=true",), "per-image": ("--data.fast=false", "--data.num_workers=1")}
 

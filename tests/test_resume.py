@@ -123,12 +123,35 @@ def test_sigterm_saves_the_current_step_and_exits_for_a_requeue(cifar_dir: Path,
     assert max(step for step, _ in column(read_metrics(run_dir(tmp_path)), "train/lr")) < checkpoint["global_step"]
 
 
-def test_mid_epoch_resume_in_process_continues_the_data_order(cifar_dir: Path, tmp_path: Path) -> None:
-    """The loader state in a mid-epoch checkpoint names the epoch and the batches already trained on."""
-    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path, *RUN_ARGS, "--trainer.max_steps=7")])
-    state = torch.load(cli.run_dir / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+# A model with dropout (its masks come from the global torch RNG that RNGStateCheckpoint restores) on both data
+# paths: the in-memory one draws augmentation from sampler seeds, the per-image one runs in worker processes.
+DROPOUT_ARGS = ("--model=alexnet_cifar7", "--model.dropout=0.5", "--data.image_size=16")
+DATA_PATHS = {"fast": ("--data.fast=true",), "per-image": ("--data.fast=false", "--data.num_workers=1")}
+
+
+@pytest.mark.parametrize("data_path", DATA_PATHS)
+def test_mid_epoch_resume_in_process_gives_the_uninterrupted_weights(
+    cifar_dir: Path, tmp_path: Path, data_path: str
+) -> None:
+    """A run stopped mid-epoch and resumed from its ``last.ckpt`` trains what a straight run trains: the same data
+    order, augmentation and dropout masks."""
+
+    def fit(root: Path, *extra: str) -> CnnbenchCLI:
+        args = base_args(cifar_dir, root, *RUN_ARGS, *DATA_PATHS[data_path], *DROPOUT_ARGS, *extra)
+        return CnnbenchCLI(args=["fit", *(a for a in args if a != "--model=simple_cnn"), "--trainer.max_epochs=2"])
+
+    straight = fit(tmp_path / "straight")
+    stopped = fit(tmp_path / "resumed", "--trainer.max_steps=7")
+    state = torch.load(stopped.run_dir / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert state["global_step"] == 7
+    # The loader state names the epoch and the batches already trained on.
     assert state["ImageDataModule"]["train_loader"] == {"epoch": 1, "batches": 2, "seed": 42}
+    resumed = fit(tmp_path / "resumed", "--ckpt_path=last")
+    assert resumed.run_dir == stopped.run_dir and resumed.trainer.global_step == 2 * STEPS_PER_EPOCH
+    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        assert torch.equal(tensor, actual[name]), name
 
 
 def test_train_batches_do_not_depend_on_worker_count(cifar_dir: Path) -> None:

@@ -27,18 +27,34 @@ RUN_ARGS = (
     "--data.num_workers=1",
 )
 
+# A model with dropout (its masks come from the global torch RNG that RNGStateCheckpoint restores) on both data
+# paths: the in-memory one draws augmentation from sampler seeds, the per-image one runs in worker processes.
+DROPOUT_ARGS = ("--model=alexnet_cifar7", "--model.dropout=0.5", "--data.image_size=16")
+DATA_PATHS = {"fast": ("--data.fast=true",), "per-image": ("--data.fast=false", "--data.num_workers=1")}
+
 
 def fit_command(data_dir: Path, root: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "cnnbench", "fit", *base_args(data_dir, root, *RUN_ARGS, *extra)]
+    args = base_args(data_dir, root, *RUN_ARGS, *extra)
+    if any(arg.startswith("--model=") for arg in extra):  # another model than base_args' simple_cnn
+        args.remove("--model=simple_cnn")
+    return [sys.executable, "-m", "cnnbench", "fit", *args]
 
 
 def run_dir(root: Path) -> Path:
-    (folder,) = (root / "cifar10-simple_cnn").iterdir()
+    (folder,) = root.glob("cifar10-*/*")
     return folder
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def last_checkpoint_version(root: Path) -> tuple[int, int] | None:
+    """(inode, modification time) of the run's last.ckpt: a new save replaces the file, so both change."""
+    for last in root.glob("*/*/checkpoints/last.ckpt"):
+        stat = last.stat()
+        return stat.st_ino, stat.st_mtime_ns
+    return None
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> bool:
@@ -56,25 +72,30 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> bo
 @pytest.mark.slow
 def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, WRITE_DELAY_ENV: "0.2"}
-    straight_root = tmp_path / "straight"
-    subprocess.run(fit_command(cifar_dir, straight_root), env=env, check=True, capture_output=True)
+    straight_root, model = tmp_path / "straight", (*DROPOUT_ARGS, *DATA_PATHS["per-image"])
+    subprocess.run(fit_command(cifar_dir, straight_root, *model), env=env, check=True, capture_output=True)
     expected_dir = run_dir(straight_root)
 
     root, rng, kills, kills_mid_write = tmp_path / "killed", random.Random(0), 0, 0
-    command = fit_command(cifar_dir, root, "--ckpt_path=auto")
+    command = fit_command(cifar_dir, root, *model, "--ckpt_path=auto")
     for attempt in range(8):
+        before = last_checkpoint_version(root)
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if attempt == 4:  # the last run goes to the end
             _, err = process.communicate(timeout=300)
             assert process.returncode == 0, err.decode()[-2000:]
             break
+        # Each kill waits for evidence that this process trained: a checkpoint it is writing (its pid names the
+        # temporary file) or one it wrote (last.ckpt replaced), not one a previous attempt left.
         if attempt % 2 == 0:  # kill while a checkpoint is half written over an existing one (writes pause halfway)
             reached = wait_for(
-                lambda: any(root.glob("*/*/checkpoints/last.ckpt")) and any(root.glob("*/*/checkpoints/.*.tmp")),
+                lambda pid=process.pid: (
+                    any(root.glob("*/*/checkpoints/last.ckpt")) and any(root.glob(f"*/*/checkpoints/.*.{pid}.tmp"))
+                ),
                 process,
             )
-        else:  # kill at a random moment once training has started
-            reached = wait_for(lambda: any(root.glob("*/*/checkpoints/last.ckpt")), process)
+        else:  # kill at a random moment once this process has saved a step
+            reached = wait_for(lambda old=before: last_checkpoint_version(root) not in (None, old), process)
             time.sleep(rng.uniform(0.0, 1.5))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
@@ -112,7 +133,8 @@ def test_sigterm_saves_the_current_step_and_exits_for_a_requeue(cifar_dir: Path,
     )  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for(lambda: any(tmp_path.glob("*/*/checkpoints/last.ckpt")), process)
-    time.sleep(0.3)
+    # The first epoch-end save is step 5's; the signal comes once a later step is logged (trained past that save).
+    wait_for(lambda: any(step >= 5 for step, _ in column(read_metrics(run_dir(tmp_path)), "train/lr")), process)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err.decode()[-2000:]
@@ -121,12 +143,6 @@ def test_sigterm_saves_the_current_step_and_exits_for_a_requeue(cifar_dir: Path,
     assert checkpoint["global_step"] > 5
     assert f"saved the state of step {checkpoint['global_step']} " in err.decode()
     assert max(step for step, _ in column(read_metrics(run_dir(tmp_path)), "train/lr")) < checkpoint["global_step"]
-
-
-# A model with dropout (its masks come from the global torch RNG that RNGStateCheckpoint restores) on both data
-# paths: the in-memory one draws augmentation from sampler seeds, the per-image one runs in worker processes.
-DROPOUT_ARGS = ("--model=alexnet_cifar7", "--model.dropout=0.5", "--data.image_size=16")
-DATA_PATHS = {"fast": ("--data.fast=true",), "per-image": ("--data.fast=false", "--data.num_workers=1")}
 
 
 @pytest.mark.parametrize("data_path", DATA_PATHS)

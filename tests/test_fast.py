@@ -9,6 +9,7 @@ from torchvision.transforms import v2
 
 from cnnbench.data import ImageDataModule
 from cnnbench.data.fast import PAD, IndexBatch, crop_flip
+from cnnbench.data.sampling import ResumableSampler
 from tests.helpers.runs import CnnbenchCLI, base_args
 
 
@@ -27,12 +28,27 @@ def test_crop_flip_cuts_the_padded_image_at_the_seeded_offset() -> None:
     assert torch.equal(out[2], padded[2, :, 8:16, 1:9])
 
 
-def test_offsets_and_flips_are_uniform_over_random_seeds() -> None:
-    seeds = torch.randint(0, 2**62, (20000,), generator=torch.Generator().manual_seed(0))
-    side = 2 * PAD + 1
-    for values, k in (((seeds % side), side), ((seeds // side) % side, side), ((seeds // side**2) % 2, 2)):
-        counts = torch.bincount(values, minlength=k).float() / len(seeds)
-        assert torch.allclose(counts, torch.full((k,), 1 / k), atol=0.02)
+def test_offsets_and_flips_are_uniform_over_the_samplers_seeds() -> None:
+    """Each of the (2 * PAD + 1)^2 crop offsets and both flips come equally often from the seeds the sampler hands
+    out, as read back from the images ``crop_flip`` makes (each matched against every crop of the padded image)."""
+    sampler = ResumableSampler(range(20000), seed=0)
+    sampler.set_epoch(1)
+    seeds = torch.tensor([seed for _, seed in sampler])
+    image = torch.randperm(64, generator=torch.Generator().manual_seed(0)).add(1).view(1, 8, 8)  # distinct pixels
+    padded, side = v2.functional.pad(image, [PAD]), 2 * PAD + 1
+    candidates = {
+        padded[:, dy : dy + 8, dx : dx + 8].flip(2 if flip else ()).numpy().tobytes(): (dy, dx, flip)
+        for dy in range(side)
+        for dx in range(side)
+        for flip in (False, True)
+    }
+    assert len(candidates) == side * side * 2
+    out = crop_flip(image.expand(len(seeds), 1, 8, 8), seeds, crop=True, flip=True)
+    drawn = torch.tensor([candidates[crop.numpy().tobytes()] for crop in out])
+    for column, k in ((0, side), (1, side), (2, 2)):
+        counts = torch.bincount(drawn[:, column], minlength=k).float() / len(seeds)
+        assert torch.allclose(counts, torch.full((k,), 1 / k), atol=0.02), counts
+    assert len({tuple(row) for row in drawn.tolist()}) == len(candidates)  # every combination occurs
 
 
 def test_fast_evaluation_inputs_equal_the_per_image_path(cifar_dir: Path) -> None:

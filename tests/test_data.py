@@ -64,8 +64,11 @@ def test_augmentation_is_random_in_train_and_absent_in_evaluation(cifar_dir: Pat
     again = torch.stack([train[(i, 1000 + i)][0] for i in range(16)])
     other = torch.stack([train[(i, 5000 + 7 * i)][0] for i in range(16)])
     assert torch.equal(first, again) and not torch.equal(first, other)  # the seed decides, nothing else
-    evaluation = dm.val_dataloader().dataset
-    assert torch.equal(evaluation[3][0], evaluation[3][0])
+    plain = torch.stack([dm.transform()(image) for image in dm.splits["train"][0][:16]])
+    assert (first != plain).flatten(1).any(1).sum() >= 12  # most seeds crop or flip (1 in 162 does neither)
+    # Evaluation feeds the un-augmented transform of each image, in order.
+    images, _ = next(iter(dm.val_dataloader()))
+    assert torch.equal(images, torch.stack([dm.transform()(image) for image in dm.splits["val"][0][:8]]))
 
 
 def test_fashion_mnist_defaults(fmnist_dir: Path) -> None:

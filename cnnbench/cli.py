@@ -14,14 +14,14 @@ import torch
 from jsonargparse import Namespace
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch import LightningDataModule, Trainer
-from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from cnnbench import runs
-from cnnbench.callbacks import SaveRunConfig, run_callbacks
+from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
 from cnnbench.compat import CheckpointOptionsHook
@@ -59,8 +59,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for name in ("num_classes", "in_channels", "image_size"):  # shape facts: the data's, never a config's
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
-        help_run_name = "Run group folder name (default: <dataset>-<model>)."
-        parser.add_argument("--run_name", type=str | None, default=None, help=help_run_name)
+        parser.add_argument("--run_name", type=str | None, help="Run group folder name (default: <dataset>-<model>).")
         parser.add_class_arguments(runs.CheckpointOptions, "checkpoint")
         parser.add_class_arguments(WandbOptions, "wandb")
         parser.set_defaults({"data": {"class_path": f"{ImageDataModule.__module__}.{ImageDataModule.__name__}"}})
@@ -146,9 +145,9 @@ class CnnbenchCLI(CheckpointOptionsHook):
         given = (self.config_init[self.subcommand] if self.subcommand else self.config_init)["trainer"]
         subcommand = self.config.get("subcommand", "fit")
         callbacks = _as_list(given.get("callbacks"))
+        if given.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(RunProgressBar())  # before cnnbench's: it stops before the fit summary is printed
         callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data, options["checkpoint"])
-        if given.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
-            callbacks.append(RichProgressBar())
         wandb = wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(), type(self.model),
                              configs=[str(c) for c in _as_list(options.get("config"))])  # fmt: skip
         loggers = [RunCSVLogger(self.log_dir), *[x for x in _as_list(given.get("logger")) if isinstance(x, Logger)]]
@@ -173,12 +172,13 @@ def _as_list(value: Any) -> list[Any]:
 
 def main(args: ArgsType = None) -> None:
     """Console entry point: bad input ends with one line on stderr and exit status 2."""
+    from cnnbench.console import quiet_output, show_version
     from cnnbench.export import export_command
     from cnnbench.models.summary import models_command
     from cnnbench.report.command import report_command
 
-    argv = sys.argv[1:] if args is None else args
-    commands = {"models": models_command, "export": export_command, "report": report_command}
+    quiet_output(argv := sys.argv[1:] if args is None else args)  # before Lightning's first message
+    commands = {"models": models_command, "export": export_command, "report": report_command, "--version": show_version}
     try:
         if isinstance(argv, list) and argv[:1] and argv[0] in commands:
             commands[argv[0]](argv[1:])

@@ -1,7 +1,7 @@
 """Figures of runs: training curves, confusion matrix, a grid of test images with true and predicted labels.
 
-matplotlib's object API (``Figure``, no pyplot): no global state, no display needed. It is an optional
-dependency (``pip install cnnbench[report]``); training does not import this module.
+matplotlib's object API (``Figure``, no pyplot): no global state, no display needed. matplotlib is imported
+when the first figure is drawn, so a command that draws none does not spend the time loading it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import Tensor
-
-from cnnbench.errors import CnnbenchError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,10 +30,8 @@ class RunCurves(Protocol):
 
 
 def _figure(**kwargs: object) -> Figure:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise CnnbenchError("figures need matplotlib: pip install 'cnnbench[report]'") from exc
+    from matplotlib.figure import Figure
+
     return Figure(**kwargs)
 
 

@@ -7,9 +7,11 @@ from lightning.pytorch.callbacks import Callback
 
 from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint
 from cnnbench.callbacks.predictions import PredictionCSVWriter
+from cnnbench.callbacks.progress import RunProgressBar
 from cnnbench.callbacks.rng import RNGStateCheckpoint
 from cnnbench.callbacks.rng_stream import LoaderRNGIsolation
 from cnnbench.callbacks.run_config import SaveRunConfig
+from cnnbench.callbacks.summary import FitSummary
 from cnnbench.callbacks.test_figures import TestFigures
 from cnnbench.callbacks.throughput import EpochThroughput
 from cnnbench.runs import CHECKPOINT_DIR, CheckpointOptions
@@ -18,7 +20,8 @@ from cnnbench.runs import CHECKPOINT_DIR, CheckpointOptions
 def run_callbacks(
     subcommand: str, run_dir: Path, log_dir: Path, data: LightningDataModule, options: CheckpointOptions
 ) -> list[Callback]:
-    """The callbacks cnnbench adds to the user's: checkpoints for ``fit``, the CSV of ``predict``, ``test`` figures."""
+    """The callbacks cnnbench adds to the user's: checkpoints and the summary of ``fit``, the CSV of ``predict``,
+    ``test`` figures."""
     # A data module of the user's may name no classes: they are then numbered.
     classes = list(getattr(data, "classes", None) or map(str, range(data.num_classes)))
     if subcommand == "fit":
@@ -29,6 +32,7 @@ def run_callbacks(
             LoaderRNGIsolation(),
             best_checkpoint(checkpoint_dir, options.save_top_k),
             LatestCheckpoint(checkpoint_dir, options.last_every_n_steps),
+            FitSummary(run_dir),
         ]
     if subcommand == "predict":
         return [PredictionCSVWriter(log_dir / "predictions.csv", classes)]
@@ -39,10 +43,12 @@ def run_callbacks(
 
 __all__ = [
     "EpochThroughput",
+    "FitSummary",
     "LatestCheckpoint",
     "LoaderRNGIsolation",
     "PredictionCSVWriter",
     "RNGStateCheckpoint",
+    "RunProgressBar",
     "SaveRunConfig",
     "TestFigures",
     "best_checkpoint",

@@ -51,3 +51,4 @@ class PredictionCSVWriter(BasePredictionWriter):
                     key = names[index] if names else index
                     writer.writerow([key, pred, self.classes[pred], *ranked, *(f"{p:.6f}" for p in row)])
                     index += 1
+        print(f"cnnbench: wrote {self.path} ({index} row{'s' if index != 1 else ''})", flush=True)

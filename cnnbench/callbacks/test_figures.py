@@ -11,7 +11,6 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
-from cnnbench.errors import CnnbenchError
 from cnnbench.figures import (
     confusion_matrix,
     save_confusion_matrix,
@@ -55,22 +54,19 @@ class TestFigures(Callback):
         labels, preds = torch.cat(self._labels), torch.cat(self._preds)
         matrix = confusion_matrix(labels, preds, len(self.classes))
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")
+        csv_path = write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")
         n = self.grid_images
         # A data module of the user's that says nothing of its normalization is shown as it is.
         stats = getattr(trainer.datamodule, "normalization", lambda: ([0.0], [1.0]))()
         mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in stats)
         shown = torch.cat(self._images)[:n] * std + mean  # back to [0, 1] for display
-        try:
-            figures = {
-                "confusion_matrix": save_confusion_matrix(
-                    matrix, self.classes, self.out_dir / "confusion_matrix.png", pl_module.model_name
-                ),
-                "predictions": save_prediction_grid(
-                    shown, labels[:n], preds[:n], self.classes, self.out_dir / "predictions.png"
-                ),
-            }
-        except CnnbenchError as exc:  # matplotlib missing: the test metrics stand, only the PNGs are skipped
-            rank_zero_warn(f"cnnbench: {exc}")
-            figures = {}
+        figures = {
+            "confusion_matrix": save_confusion_matrix(
+                matrix, self.classes, self.out_dir / "confusion_matrix.png", pl_module.model_name
+            ),
+            "predictions": save_prediction_grid(
+                shown, labels[:n], preds[:n], self.classes, self.out_dir / "predictions.png"
+            ),
+        }
         log_test_figures(trainer.loggers, figures, labels.tolist(), preds.tolist(), self.classes)
+        print(f"cnnbench: wrote {csv_path}, {figures['confusion_matrix']}, {figures['predictions']}", flush=True)

@@ -9,7 +9,7 @@ from torch import nn
 from cnnbench.models import create_model, list_models
 from cnnbench.models.summary import describe
 from cnnbench.models.variants import model_variants
-from tests.helpers.model_params import EXPECTED_PARAMS
+from tests.helpers.model_params import EXPECTED_PARAMS, PUBLISHED_PARAMS
 
 
 def input_kinds(name: str) -> list[tuple[int, int]]:
@@ -21,6 +21,10 @@ def test_every_registered_model_is_documented_and_has_a_lightning_module() -> No
     assert set(model_variants()) == set(list_models())
     with pytest.raises(KeyError, match="available: .*lenet5"):
         create_model("lenet6")
+
+
+def test_counts_derived_from_the_layers_agree_with_the_published_ones() -> None:
+    assert {name: EXPECTED_PARAMS[name][(3, 32)] for name in PUBLISHED_PARAMS} == PUBLISHED_PARAMS
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -55,15 +55,15 @@ class FitSummary(Callback):
         best = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
         last = next((c.path for c in trainer.checkpoint_callbacks if isinstance(c, LatestCheckpoint)), None)
         best_path = Path(best.best_model_path) if best and best.best_model_path else None
-        lines = [f"cnnbench: fit finished in {duration(seconds)}: run {self.run_dir}"]
+        lines = [f"cnnbench: fit finished in {duration(seconds)}: run {_shown(self.run_dir)}"]
         if best_path is not None and best.best_model_score is not None:
             match = BEST_PATTERN.match(best_path.name)
             epoch = f" at epoch {int(match.group(1))} (0-based, as in metrics.csv)" if match else ""
-            lines.append(f"  best {best.monitor} {float(best.best_model_score):.4f}{epoch}: {best_path}")
+            lines.append(f"  best {best.monitor} {float(best.best_model_score):.4f}{epoch}: {_shown(best_path)}")
         else:
             lines.append("  no validation ran, so there is no best checkpoint")
         if last is not None and last.is_file():
-            lines.append(f"  last checkpoint: {last}")
+            lines.append(f"  last checkpoint: {_shown(last)}")
         config = self._config_file(trainer)
         config_option = f" --config {_quote(config)}" if config else ""
         evaluated = best_path or (last if last is not None and last.is_file() else None)
@@ -83,4 +83,12 @@ class FitSummary(Callback):
 
 
 def _quote(path: Path) -> str:
-    return shlex.quote(str(path))
+    return shlex.quote(_shown(path))
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the working directory when it lies inside it (Lightning makes some absolute)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

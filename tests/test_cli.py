@@ -10,9 +10,8 @@ import pytest
 import torch
 import yaml
 
-from cnnbench.optim import warmup_cosine_factor
 from cnnbench.runs import BEST_PATTERN
-from tests.helpers.runs import LR, STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, main, read_metrics
+from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, expected_lr, main, read_metrics
 
 
 def test_fit_writes_one_run_folder_with_checkpoints_metrics_and_config(fitted) -> None:
@@ -42,7 +41,7 @@ def test_lr_follows_warmup_then_cosine_per_step(fitted) -> None:
     total = 2 * STEPS_PER_EPOCH
     assert [s for s, _ in lrs] == list(range(total))
     for step, lr in lrs:
-        assert lr == pytest.approx(LR * warmup_cosine_factor(step, total, STEPS_PER_EPOCH, 0.0, True))
+        assert lr == pytest.approx(expected_lr(step, total))
 
 
 def test_validate_best_checkpoint_reproduces_its_recorded_accuracy(fitted) -> None:

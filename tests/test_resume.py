@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from cnnbench.checkpoint_io import WRITE_DELAY_ENV
-from cnnbench.optim import warmup_cosine_factor
-from tests.helpers.runs import LR, STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, read_metrics
+from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, expected_lr, read_metrics
 
 EPOCHS = 4  # 5 steps per epoch on the tiny data
 # Mid-epoch saves (every 2 steps) and dropout + augmentation, so that order, RNG and metric state all matter.
@@ -237,7 +236,7 @@ def test_resume_from_last_with_more_epochs_continues_the_run(fitted) -> None:
     assert resumed_steps == list(range(2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH))  # no gap, no repeat
     total = 3 * STEPS_PER_EPOCH
     for step in resumed_steps:
-        assert lrs[step] == pytest.approx(LR * warmup_cosine_factor(step, total, STEPS_PER_EPOCH, 0.0, True))
+        assert lrs[step] == pytest.approx(expected_lr(step, total))
     assert [int(r["epoch"]) for r in rows if r.get("val/acc")] == [0, 1, 2]
     best_after = cli.model.val_acc_best.compute()
     assert best_after >= best_before

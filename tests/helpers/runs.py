@@ -6,14 +6,34 @@ The tests reach the CLI through this module only.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from cnnbench.cli import CnnbenchCLI, main
 
-__all__ = ["LR", "STEPS_PER_EPOCH", "CnnbenchCLI", "base_args", "column", "main", "read_csv", "read_metrics"]
+__all__ = [
+    "LR",
+    "STEPS_PER_EPOCH",
+    "CnnbenchCLI",
+    "base_args",
+    "column",
+    "expected_lr",
+    "main",
+    "read_csv",
+    "read_metrics",
+]
 
 STEPS_PER_EPOCH = 5  # 100 train images - 20 validation, batch 16
 LR = 0.05
+
+
+def expected_lr(step: int, total_steps: int) -> float:
+    """The LR of optimizer step ``step`` (0-based) under the defaults, written out apart from cnnbench.optim: one
+    warmup epoch rising linearly to LR (reached at its last step), then a cosine from LR to 0 over the rest."""
+    warmup = STEPS_PER_EPOCH
+    if step < warmup:
+        return LR * (step + 1) / warmup
+    return LR * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total_steps - warmup)))
 
 
 def base_args(data_dir: Path, root: Path, *extra: str) -> list[str]:

@@ -1,0 +1,140 @@
+"""AirNet: the airbench-shaped network for few-epoch CIFAR-10 training.
+
+The shape of Keller Jordan's airbench94 network, written for this codebase: a 2x2 patch-whitening first layer
+(its weights set from the training images' patch covariance and frozen), then three groups of
+conv -> 2x2 max-pool -> BatchNorm -> GELU -> conv -> BatchNorm -> GELU (64, 256, 256 channels), a 3x3 max-pool
+and a linear layer whose logits are scaled down. Later convolutions start as identity maps on their first input
+channels (dirac init), and BatchNorm learns only its bias (its scale stays 1), as in airbench.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cnnbench.classifier import ImageClassifier
+from cnnbench.models.registry import create_model, register_model
+
+
+class ScaledLinear(nn.Linear):
+    """A bias-free linear layer whose output is multiplied by ``scale``: small logits early in training."""
+
+    def __init__(self, in_features: int, out_features: int, scale: float) -> None:
+        super().__init__(in_features, out_features, bias=False)
+        self.scale = scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x) * self.scale
+
+
+def batch_norm(channels: int, affine_weight: bool) -> nn.BatchNorm2d:
+    """BatchNorm whose scale is fixed at 1 unless ``affine_weight``: airbench trains only the shift."""
+    norm = nn.BatchNorm2d(channels)
+    norm.weight.requires_grad_(affine_weight)
+    return norm
+
+
+def conv_group(in_channels: int, out_channels: int, affine_weight: bool) -> nn.Sequential:
+    """conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU, convolutions bias-free and dirac-initialized."""
+    first = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+    second = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+    for conv in (first, second):
+        dirac_init(conv)
+    return nn.Sequential(
+        first, nn.MaxPool2d(2), batch_norm(out_channels, affine_weight), nn.GELU(),
+        second, batch_norm(out_channels, affine_weight), nn.GELU(),
+    )  # fmt: skip
+
+
+def dirac_init(conv: nn.Conv2d) -> None:
+    """The default init, with the first ``min(in, out)`` filters replaced by identity maps of their input channel.
+
+    The network then starts close to passing its whitened input through, which trains faster from scratch.
+    """
+    n = min(conv.in_channels, conv.out_channels)
+    with torch.no_grad():
+        nn.init.dirac_(conv.weight[:n])
+
+
+@register_model
+def airnet(
+    num_classes: int = 10,
+    in_channels: int = 3,
+    image_size: int = 32,
+    widths: tuple[int, int, int] = (64, 256, 256),
+    logit_scale: float = 1 / 9,
+    bn_weight: bool = False,
+) -> nn.Module:
+    """AirNet: a frozen 2x2 whitening layer (2 * 4 * ``in_channels`` filters), three conv groups, max-pool, linear."""
+    whiten_width = 2 * in_channels * 4
+    whiten = nn.Conv2d(in_channels, whiten_width, 2, padding=0, bias=True)
+    whiten.weight.requires_grad_(False)  # set from the data (AirNet.init_whitening), then kept
+    layers: list[nn.Module] = [whiten, nn.GELU()]
+    channels = whiten_width
+    for width in widths:
+        layers.append(conv_group(channels, width, bn_weight))
+        channels = width
+    # 31x31 after the unpadded 2x2 whitening: 15, 7, 3 after the three pools; the last max-pool takes all of it.
+    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
+    return nn.Sequential(*layers)
+
+
+def whitening_weights(patches: Tensor, eps: float = 5e-4) -> Tensor:
+    """Filters (2k, C, 2, 2) that whiten 2x2 patches (N, C, 2, 2): eigenvectors of their covariance scaled by
+    1/sqrt(eigenvalue + eps), with their negatives so that a GELU after them loses no sign."""
+    flat = patches.flatten(1).double()
+    flat = flat - flat.mean(dim=0)
+    covariance = flat.T @ flat / (len(flat) - 1)
+    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
+    filters = (eigenvectors.T / (eigenvalues + eps).sqrt().unsqueeze(1)).float().view(-1, *patches.shape[1:])
+    return torch.cat([filters, -filters])
+
+
+class AirNet(ImageClassifier):
+    """AirNet (airbench94's network shape; see the module docstring).
+
+    Args:
+        widths: Channels of the three conv groups.
+        logit_scale: Multiplier of the logits.
+        bn_weight: Train BatchNorm's scale too (airbench keeps it at 1).
+        whiten_images: Training images whose 2x2 patches set the whitening layer when a fit starts from scratch
+            (0 keeps the random initialization; a resumed fit keeps the checkpoint's).
+    """
+
+    variants = {"airnet": {}}
+
+    def __init__(
+        self,
+        widths: tuple[int, int, int] = (64, 256, 256),
+        logit_scale: float = 1 / 9,
+        bn_weight: bool = False,
+        whiten_images: int = 5000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_name = "airnet"
+        options = {"widths": widths, "logit_scale": logit_scale, "bn_weight": bn_weight}
+        self.backbone = create_model(self.model_name, **options, **self.backbone_kwargs)
+
+    def on_fit_start(self) -> None:
+        # A fit from a checkpoint has the checkpoint's whitening layer (restored before this hook runs).
+        if self.trainer.ckpt_path is None and self.hparams.whiten_images > 0:
+            self.init_whitening(self.training_images(self.hparams.whiten_images))
+
+    def training_images(self, n: int) -> Tensor:
+        """The first ``n`` training images as the model sees them (float, normalized), from cnnbench's data module."""
+        data = self.trainer.datamodule
+        images = data.splits["train"][0][:n].float() / 255
+        mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in data.normalization())
+        return (images - mean) / std
+
+    @torch.no_grad()
+    def init_whitening(self, images: Tensor) -> None:
+        """Set the whitening filters from ``images`` (N, C, H, W), and their bias so the outputs start centered."""
+        whiten: nn.Conv2d = self.backbone[0]
+        patches = images.unfold(2, 2, 1).unfold(3, 2, 1).permute(0, 2, 3, 1, 4, 5).flatten(0, 2)
+        weights = whitening_weights(patches).to(whiten.weight)
+        whiten.weight.copy_(weights)
+        whiten.bias.copy_(-(weights.flatten(1) @ patches.mean(dim=0).flatten().to(weights)))

@@ -58,7 +58,8 @@ def save_curves(runs: Sequence[RunCurves], path: Path) -> Path:
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # an empty legend warns (a run too short to log a per-step LR)
+            ax.legend(fontsize=7)
     fig.savefig(path, dpi=110)
     return path
 

@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from PIL import Image
 
 import cnnbench
 from cnnbench.callbacks import RunProgressBar
+from cnnbench.figures import save_curves
 from tests.helpers.datasets import CIFAR_TEST
 from tests.helpers.runs import base_args, column, main, read_metrics
 
@@ -120,3 +122,23 @@ def test_the_progress_bar_shows_no_logger_version(tmp_path: Path) -> None:
     trainer = Trainer(logger=CSVLogger(tmp_path), enable_checkpointing=False, enable_model_summary=False)
     assert "v_num" in RichProgressBar().get_metrics(trainer, LightningModule())  # what Lightning's bar shows
     assert "v_num" not in RunProgressBar().get_metrics(trainer, LightningModule())
+
+
+class _RunWithoutSteps:
+    """A run too short to have logged a per-step LR (fewer steps than --trainer.log_every_n_steps)."""
+
+    label, steps_per_epoch = "short", 18.0
+
+    def per_epoch(self, name: str) -> list[tuple[int, float]]:
+        return [(0, 0.5)]
+
+    def per_step(self, name: str) -> list[tuple[int, float]]:
+        return []
+
+
+def test_curves_of_a_short_run_draw_without_warnings(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns about a legend with nothing in it
+        path = save_curves([_RunWithoutSteps()], tmp_path / "curves.png")
+    with Image.open(path) as image:
+        assert image.format == "PNG"

@@ -71,8 +71,10 @@ def test_one_batch_overfits(name: str) -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.25 * losses[0], f"{name}: loss {losses[0]:.3f} -> {losses[-1]:.3f}"
-    # The last step's gradients: every parameter got one, and none is all zeros (a detached or unused layer).
-    no_gradient = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.count_nonzero()]
+    # The last step's gradients: every trained parameter (frozen ones excepted) got one, and none is all zeros (a
+    # detached or unused layer).
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    no_gradient = [n for n, p in trained if p.grad is None or not p.grad.count_nonzero()]
     assert not no_gradient, f"{name}: no gradient reaches {no_gradient}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
 from tests.helpers.runs import CnnbenchCLI, base_args, column, main, read_csv, read_metrics
@@ -38,9 +39,19 @@ def test_test_writes_a_confusion_matrix_that_agrees_with_test_accuracy(two_runs)
             assert image.format == "PNG" and min(image.size) > 200
 
 
-def test_report_compares_runs_in_a_table_curves_and_figures(two_runs, capsys: pytest.CaptureFixture) -> None:
+def test_report_compares_runs_in_a_table_curves_and_figures(
+    two_runs, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data_dir, tmp_path, (simple, lenet, simple_test, lenet_test) = two_runs
     out = tmp_path / "report"
+    saved: dict[str, Figure] = {}  # the figures as the report drew them, by file name
+    save = Figure.savefig
+
+    def keep(fig: Figure, path: Path, **kwargs: object) -> None:
+        saved[Path(path).name] = fig
+        save(fig, path, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
     main(["report", str(simple.run_dir), str(lenet.run_dir), f"--out={out}", f"--data-dir={data_dir}"])
     header, *rows = read_csv(out / "comparison.csv")
     assert header[:9] == [
@@ -69,6 +80,21 @@ def test_report_compares_runs_in_a_table_curves_and_figures(two_runs, capsys: py
     for png in ("curves.png", f"{matrix.stem}.png", matrix.name.replace("confusion_matrix.csv", "predictions.png")):
         with Image.open(out / png) as image:
             assert image.format == "PNG"
+    # The curves: each run's train and val loss and accuracy per epoch and its LR per step, as its metrics.csv has them.
+    loss_ax, acc_ax, lr_ax = saved["curves.png"].axes
+    for run_index, cli in enumerate((simple, lenet)):
+        rows, folder = read_metrics(cli.run_dir), f"{cli.run_dir.parent.name}/{cli.run_dir.name}"
+        for ax, name in ((loss_ax, "train/loss"), (loss_ax, "val/loss"), (acc_ax, "train/acc"), (acc_ax, "val/acc")):
+            split = name.split("/")[0]
+            (line,) = [x for x in ax.get_lines() if folder in x.get_label() and x.get_label().endswith(split)]
+            assert list(line.get_ydata()) == pytest.approx([v for _, v in column(rows, name)]), (folder, name)
+            assert line.get_linestyle() == ("-" if name.startswith("train") else "--")
+            assert line.get_color() == f"C{run_index}"  # one colour per run
+        (lr_line,) = [x for x in lr_ax.get_lines() if folder in x.get_label()]
+        assert list(lr_line.get_ydata()) == pytest.approx([v for _, v in column(rows, "train/lr")])
+    # Two runs drawn: 2 lines each for loss and accuracy, one LR line each, and a legend entry per line.
+    assert [len(ax.get_lines()) for ax in (loss_ax, acc_ax, lr_ax)] == [4, 4, 2]
+    assert [len(ax.get_legend().get_texts()) for ax in (loss_ax, acc_ax, lr_ax)] == [4, 4, 2]
 
 
 def test_report_of_a_folder_that_is_no_run_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -14,12 +14,13 @@ from tests.helpers.wandb_records import read_run
 REPO = Path(__file__).parents[1]
 
 
-def test_offline_run_has_name_tags_full_config_size_and_max_accuracy(
+def test_offline_run_has_name_tags_full_config_size_and_best_val_summaries(
     cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     args = [f"--config={REPO / 'configs/cifar10/simple_cnn.yaml'}", f"--config={REPO / 'configs/logger/wandb.yaml'}"]
-    cli = CnnbenchCLI(args=["fit", *args, *base_args(cifar_dir, tmp_path, "--trainer.max_epochs=3")])
+    extra = ("--trainer.max_epochs=3", "--wandb.tags=[baseline]")
+    cli = CnnbenchCLI(args=["fit", *args, *base_args(cifar_dir, tmp_path, *extra)])
     cli.trainer.loggers[-1].experiment.finish()  # what the process exit does: writes the final summary
 
     (run_file,) = (cli.run_dir / "wandb").glob("offline-run-*/run-*.wandb")
@@ -27,7 +28,8 @@ def test_offline_run_has_name_tags_full_config_size_and_max_accuracy(
     name, run_id, group, tags = run["run"]
     assert re.fullmatch(r"simple_cnn-cifar10-[0-9a-f]{4}", name) and group == "cifar10"
     assert run_id == f"cifar10-simple_cnn-{cli.run_dir.name}"  # from the run folder: a resume continues it
-    assert {"simple_cnn", "cifar10", "recipe:cifar10/simple_cnn"} <= set(tags)
+    # Model, family (the same name here, given once), dataset, the recipe config (not the logger's), the user's.
+    assert tags == ["simple_cnn", "cifar10", "recipe:cifar10/simple_cnn", "baseline"]
 
     config = run["config"]["cnnbench"]  # the whole resolved config, as config.yaml has it
     assert config["model"]["class_path"] == "cnnbench.models.simple_cnn.SimpleCNN"
@@ -39,6 +41,8 @@ def test_offline_run_has_name_tags_full_config_size_and_max_accuracy(
     rows = read_metrics(cli.run_dir)
     val_acc = [acc for _, acc in column(rows, "val/acc")]
     assert len(val_acc) == 3 and run["summary"]["val/acc"] == {"max": pytest.approx(max(val_acc))}
+    val_loss = [loss for _, loss in column(rows, "val/loss")]
+    assert len(val_loss) == 3 and run["summary"]["val/loss"] == {"min": pytest.approx(min(val_loss))}
     logged_lr = [h["train/lr"] for h in run["history"] if "train/lr" in h]
     assert logged_lr == pytest.approx([lr for _, lr in column(rows, "train/lr")])
     assert run["summary"]["train/img_s"] > 0 and run["summary"]["train/epoch_s"] > 0

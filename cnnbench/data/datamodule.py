@@ -16,6 +16,7 @@ from torchvision.transforms import v2
 from cnnbench.data.datasets import Augment, Split, get_dataset
 from cnnbench.data.fast import IndexBatch, IndexDataset, crop_flip, index_collate, to_model_input
 from cnnbench.data.files import find_images, read_images
+from cnnbench.data.mixing import apply_mix, check_mix_options, draw_mix
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
 from cnnbench.errors import CnnbenchError
 
@@ -97,6 +98,12 @@ class ImageDataModule(LightningDataModule):
             and normalized as tensor ops on the training device, from the split copied there once (see
             ``cnnbench/data/fast.py``); ``num_workers`` is then unused. ``false``: the per-image Dataset and
             DataLoader path, with the same pixels (a starting point for custom per-image transforms).
+        mixup_alpha: MixUp of training batches (torchvision's ``v2.MixUp`` math): each image blended with its
+            neighbour in the batch, ``lam ~ Beta(alpha, alpha)``; 0 turns it off. The loss then takes soft targets.
+        cutmix_alpha: CutMix of training batches (``v2.CutMix`` math): a box of the neighbour pasted in, the
+            targets weighed by area; 0 turns it off. With both on, each mixed batch uses one of them, half and half.
+        mix_prob: Probability that a training batch is mixed. The draws come from the sampler's seeds, so a
+            resumed run mixes as the uninterrupted one. Needs the in-memory path (``fast``).
     """
 
     def __init__(
@@ -117,9 +124,16 @@ class ImageDataModule(LightningDataModule):
         download: bool = True,
         predict_files: list[str] | None = None,
         fast: bool = True,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        mix_prob: float = 1.0,
     ) -> None:
         super().__init__()
         spec = get_dataset(dataset)  # an unknown key fails here, before any file is touched
+        check_mix_options(mixup_alpha, cutmix_alpha, mix_prob)
+        if (mixup_alpha or cutmix_alpha) and not fast:
+            # The per-image path's batches carry no seeds to draw the mixing from reproducibly.
+            raise CnnbenchError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
         if val_size < 1:
             raise ValueError("val_size must be at least 1: the best checkpoint is chosen on validation accuracy")
         if not 0.0 < subset <= 1.0:
@@ -267,6 +281,14 @@ class ImageDataModule(LightningDataModule):
             raise CnnbenchError("predicting on image files needs a trained model's normalization: pass --ckpt_path")
         return self._loader("predict")
 
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # The MixUp/CutMix draw of a training batch, made on the host from its first seed (no device sync).
+        hp = self.hparams
+        if isinstance(batch, IndexBatch) and batch.split == "train" and (hp.mixup_alpha or hp.cutmix_alpha):
+            mix = draw_mix(int(batch.seeds[0]), self.image_size, hp.mixup_alpha, hp.cutmix_alpha, hp.mix_prob)
+            return batch._replace(mix=mix)
+        return batch
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if not isinstance(batch, IndexBatch):
             return batch
@@ -279,6 +301,10 @@ class ImageDataModule(LightningDataModule):
         if batch.split == "train" and self.augment != "none":  # the same crop and flip as ImageTensorDataset
             x = crop_flip(x, batch.seeds, crop=self.augment == "crop_flip", flip=True)
         x = to_model_input(x, *self._normalization_on(device), self.image_size)
+        if batch.mix is not None:  # (images, hard labels, soft targets): train accuracy counts the hard labels
+            y = labels[batch.indices]
+            mixed, targets = apply_mix(x, y, self.num_classes, batch.mix)
+            return mixed, y, targets
         return x, labels[batch.indices]
 
     def _normalization_on(self, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -15,15 +15,21 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from cnnbench.data.mixing import MixDraw
+
 PAD = 4  # RandomCrop(size, padding=4): offsets 0..8 in each direction
 
 
 class IndexBatch(NamedTuple):
-    """What a fast loader yields: the split, the image indices and their augmentation seeds (-1: none)."""
+    """What a fast loader yields: the split, the image indices and their augmentation seeds (-1: none).
+
+    ``mix`` is the batch's MixUp/CutMix draw (``cnnbench.data.mixing``), added on the host before the transfer.
+    """
 
     split: str
     indices: Tensor
     seeds: Tensor
+    mix: MixDraw | None = None
 
 
 class IndexDataset(torch.utils.data.Dataset):

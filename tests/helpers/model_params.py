@@ -147,6 +147,12 @@ def fastnet(c: int, size: int) -> int:  # bias-free 3x3 conv + BN: 24 | 64, 64 |
     return sum(conv_bn(a, b, 3) for a, b in zip((c, *widths), widths, strict=False)) + linear(256, 10, bias=False)
 
 
+def airnet(c: int, size: int) -> int:  # 2x2 whitening conv to 8c (with bias), conv-BN pairs 64 64 | 256 256 | 256 256
+    widths = (64, 64, 256, 256, 256, 256)
+    convs = sum(conv_bn(a, b, 3) for a, b in zip((8 * c, *widths), widths, strict=False))
+    return conv(c, 8 * c, 2) + convs + linear(256, 10, bias=False)
+
+
 Counter = Callable[[int, int], int]
 COUNTERS: dict[str, Counter] = {
     "simple_cnn": simple_cnn,
@@ -166,6 +172,7 @@ COUNTERS: dict[str, Counter] = {
     "densenet121": densenet((6, 12, 24, 16), 32),
     "densenet_small": densenet((6, 6, 6), 12),
     "fastnet": fastnet,
+    "airnet": airnet,
 }
 # name -> {(in_channels, image_size): parameter count}, 10 classes: RGB 32x32 (alexnet: 224x224) and gray 28x28.
 EXPECTED_PARAMS: dict[str, dict[tuple[int, int], int]] = {

@@ -239,6 +239,15 @@ def log_run_config(loggers: Sequence[Logger], config: dict[str, Any], size: dict
             logger.log_hyperparams({**_flatten(config), **size})
 
 
+def log_environment(loggers: Sequence[Logger], record: dict[str, Any]) -> None:
+    """Give every logger but the CSV one (``environment.json`` is beside it) the run's environment record."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.config.update({"environment": record}, allow_val_change=True)
+        elif not isinstance(logger, RunCSVLogger):
+            logger.log_hyperparams(_flatten({"environment": record}))
+
+
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"model": {"init_args": {"lr": 0.1}}}`` -> ``{"model/lr": 0.1}``: loggers that show parameters want
     flat keys (``init_args`` adds nothing a reader needs)."""

@@ -6,6 +6,8 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.callbacks import Callback
 
 from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint
+from cnnbench.callbacks.divergence import DivergenceGuard
+from cnnbench.callbacks.environment import EnvironmentRecord
 from cnnbench.callbacks.predictions import PredictionCSVWriter
 from cnnbench.callbacks.progress import RunProgressBar
 from cnnbench.callbacks.rng import RNGStateCheckpoint
@@ -30,9 +32,11 @@ def run_callbacks(
             EpochThroughput(),
             RNGStateCheckpoint(),
             LoaderRNGIsolation(),
+            DivergenceGuard(checkpoint_dir),  # before the checkpoints: a diverged state is never saved
             best_checkpoint(checkpoint_dir, options.save_top_k),
             LatestCheckpoint(checkpoint_dir, options.last_every_n_steps),
             FitSummary(run_dir),
+            EnvironmentRecord(run_dir),
         ]
     if subcommand == "predict":
         return [PredictionCSVWriter(log_dir / "predictions.csv", classes)]
@@ -42,6 +46,8 @@ def run_callbacks(
 
 
 __all__ = [
+    "EnvironmentRecord",
+    "DivergenceGuard",
     "EpochThroughput",
     "FitSummary",
     "LatestCheckpoint",

@@ -148,3 +148,26 @@ def test_the_per_image_path_refuses_mixing(cifar_dir: Path, tmp_path: Path, caps
         main(["fit", *base_args(cifar_dir, tmp_path, "--data.cutmix_alpha=1.0", "--data.fast=false")])
     assert exit_info.value.code == 2
     assert "need the in-memory path (--data.fast true)" in capsys.readouterr().err
+
+
+def test_the_mixing_math_is_torchvisions() -> None:
+    """Given torchvision's draw (read back from its output), apply_mix gives its images and targets."""
+    from torchvision.transforms import v2
+
+    from cnnbench.data.mixing import MixDraw, apply_mix
+
+    torch.manual_seed(3)
+    images, labels = torch.rand(6, 3, 32, 32), torch.tensor([0, 1, 2, 3, 4, 5])
+    # MixUp: lam is the weight of each image's own label.
+    tv_images, tv_targets = v2.MixUp(alpha=0.4, num_classes=10)(images, labels)
+    lam = tv_targets[0, 0].item()
+    ours = apply_mix(images, labels, 10, MixDraw("mixup", lam))
+    torch.testing.assert_close(ours[0], tv_images)
+    torch.testing.assert_close(ours[1], tv_targets)
+    # CutMix: the box is where the images changed, lam the area left.
+    tv_images, tv_targets = v2.CutMix(alpha=1.0, num_classes=10)(images, labels)
+    rows, cols = torch.nonzero((tv_images != images).any(0).any(0), as_tuple=True)
+    box = (rows.min().item(), cols.min().item(), rows.max().item() + 1, cols.max().item() + 1)
+    ours = apply_mix(images, labels, 10, MixDraw("cutmix", tv_targets[0, 0].item(), box))
+    assert torch.equal(ours[0], tv_images)
+    torch.testing.assert_close(ours[1], tv_targets)

@@ -14,11 +14,22 @@ from tests.helpers.datasets import write_fashion_mnist
 from tests.helpers.runs import CnnbenchCLI, base_args, main
 
 
-def fails(args: list[str], capsys: pytest.CaptureFixture) -> str:
-    """Run the CLI, expect exit status 2 and return its one-line error."""
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every folder (None) and file (its bytes) under ``root``, by relative path: what a failed command must leave."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+
+
+def fails(args: list[str], capsys: pytest.CaptureFixture, root: Path | None = None) -> str:
+    """Run the CLI, expect exit status 2 and return its one-line error; nothing under ``root`` (the runs root) is
+    created, changed or removed."""
+    before = tree(root) if root else {}
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     assert exit_info.value.code == 2
+    if root:
+        assert tree(root) == before, "a failed command wrote under the runs root"
     err = capsys.readouterr().err
     assert "Traceback" not in err
     (line,) = [x for x in err.splitlines() if x.startswith("cnnbench: error:")]
@@ -64,7 +75,7 @@ def test_wrong_type_says_what_was_expected(option: str, expected: str, capsys: p
 
 def test_partial_data_folder_lists_the_missing_files(cifar_dir: Path, tmp_path: Path, capsys) -> None:
     (cifar_dir / "cifar-10-batches-py" / "data_batch_3").unlink()
-    line = fails(["fit", *base_args(cifar_dir, tmp_path / "runs")], capsys)
+    line = fails(["fit", *base_args(cifar_dir, tmp_path / "runs")], capsys, tmp_path / "runs")
     assert "data_batch_3" in line and "data_batch_2" not in line
 
 
@@ -73,7 +84,7 @@ def test_truncated_checkpoint_is_refused_and_left_alone(one_epoch, capsys: pytes
     damaged = run_dir / "checkpoints" / "damaged.ckpt"
     data = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
     damaged.write_bytes(data[: len(data) // 2])
-    line = fails(["fit", *base_args(data_dir, root, "--trainer.max_epochs=2", f"--ckpt_path={damaged}")], capsys)
+    line = fails(["fit", *base_args(data_dir, root, "--trainer.max_epochs=2", f"--ckpt_path={damaged}")], capsys, root)
     assert "cannot be read" in line and "truncated or corrupt" in line
     assert damaged.read_bytes() == data[: len(data) // 2]
 
@@ -83,7 +94,7 @@ def test_checkpoint_of_another_model_names_the_model_it_holds(one_epoch, capsys:
     args = base_args(data_dir, root, f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
     # The model given by class path, as configs do (the checkpoint recorded the full module path).
     line = fails(
-        ["test", *[a if a != "--model=simple_cnn" else "--model=cnnbench.models.LeNet5" for a in args]], capsys
+        ["test", *[a if a != "--model=simple_cnn" else "--model=cnnbench.models.LeNet5" for a in args]], capsys, root
     )
     assert "holds simple_cnn trained on cifar10" in line and "builds lenet5 on cifar10" in line
 
@@ -93,7 +104,7 @@ def test_checkpoint_of_another_dataset_is_refused(one_epoch, tmp_path: Path, cap
     fmnist = tmp_path / "fmnist"
     write_fashion_mnist(fmnist)
     args = base_args(fmnist, root, "--data.dataset=fashion_mnist", f"--ckpt_path={run_dir / 'checkpoints/last.ckpt'}")
-    line = fails(["test", *args], capsys)
+    line = fails(["test", *args], capsys, root)
     assert "holds simple_cnn trained on cifar10 (3x32x32" in line and "simple_cnn on fashion_mnist (1x28x28" in line
 
 
@@ -110,7 +121,7 @@ def test_resume_prints_the_options_the_checkpoint_sets(one_epoch, caplog: pytest
 
 
 def test_missing_checkpoint_file(cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    line = fails(["fit", *base_args(cifar_dir, tmp_path, f"--ckpt_path={tmp_path / 'nope.ckpt'}")], capsys)
+    line = fails(["fit", *base_args(cifar_dir, tmp_path, f"--ckpt_path={tmp_path / 'nope.ckpt'}")], capsys, tmp_path)
     assert "nope.ckpt: no such file" in line
 
 
@@ -126,7 +137,7 @@ def test_auto_resume_starts_fresh_then_continues(cifar_dir: Path, tmp_path: Path
 def test_output_folder_that_cannot_be_written(cifar_dir: Path, tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    line = fails(["fit", *base_args(cifar_dir, blocker / "runs")], capsys)
+    line = fails(["fit", *base_args(cifar_dir, blocker / "runs")], capsys, tmp_path)
     assert "cannot write the run folder" in line and "--trainer.default_root_dir" in line
 
 
@@ -179,30 +190,69 @@ def test_unknown_config_key_fails_naming_the_key(bad_key: str, capsys: pytest.Ca
 
 def test_missing_data_folder_fails_with_the_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     missing = tmp_path / "no-data"
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *base_args(missing, tmp_path / "runs")])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert f"not found in {missing / 'cifar-10-batches-py'}" in err and "--data.data_dir" in err
-    assert "Traceback" not in err
+    line = fails(["fit", *base_args(missing, tmp_path / "runs")], capsys, tmp_path / "runs")
+    assert f"not found in {missing / 'cifar-10-batches-py'}" in line and "--data.data_dir" in line
 
 
 def test_resume_without_a_checkpoint_stops_instead_of_starting_over(
     cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     root = tmp_path / "runs"
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *base_args(cifar_dir, root, "--ckpt_path=last")])
-    assert exit_info.value.code == 2
-    assert "no last checkpoint in any run under" in capsys.readouterr().err
-    assert not (root / "cifar10-simple_cnn").exists() or not any((root / "cifar10-simple_cnn").iterdir())
+    line = fails(["fit", *base_args(cifar_dir, root, "--ckpt_path=last")], capsys, root)
+    assert "no last checkpoint in any run under" in line
 
 
 def test_model_that_does_not_fit_the_images_fails_with_one_clear_line(
     cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *base_args(cifar_dir, tmp_path / "runs"), "--model=alexnet"])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "Traceback" not in err
-    assert "alexnet needs inputs of at least 65x65" in err and "--data.image_size 224" in err
+    line = fails(["fit", *base_args(cifar_dir, tmp_path / "runs"), "--model=alexnet"], capsys, tmp_path / "runs")
+    assert "alexnet needs inputs of at least 65x65" in line and "--data.image_size 224" in line
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("--data.batch_size=0", "--data.batch_size must be at least 1, got 0"),
+        ("--data.batch_size=-4", "--data.batch_size must be at least 1, got -4"),
+        ("--data.num_workers=-1", "--data.num_workers must be 0"),
+        ("--data.subset=0", "--data.subset is a fraction of the train images: in (0, 1], got 0.0"),
+        ("--data.subset=1.5", "--data.subset is a fraction of the train images: in (0, 1], got 1.5"),
+        ("--data.val_size=-1", "--data.val_size must be from 1 to 49999"),
+        ("--data.val_size=50000", "--data.val_size must be from 1 to 49999 (cifar10's train split holds 50000"),
+        ("--data.mean=[0.5,0.5]", "--data.mean and --data.std: give mean and std together, 3 value(s) each"),
+        ("--data.std=[0.2,0.2,0.2]", "--data.mean and --data.std: give mean and std together"),
+        ("--data.std=[0.2,0.0,0.2]", "--data.std must be positive"),
+        ("--data.std=[0.2,-1,0.2]", "--data.std must be positive"),
+        ("--model.lr=-1", "--model.lr must be positive, got -1.0"),
+        ("--model.lr=0", "--model.lr must be positive, got 0.0"),
+        ("--model.weight_decay=-1", "--model.weight_decay must be 0 (off) or positive, got -1.0"),
+        ("--model.label_smoothing=1", "--model.label_smoothing must be in [0, 1)"),
+        ("--model.label_smoothing=-0.1", "--model.label_smoothing must be in [0, 1)"),
+        ("--model.warmup_epochs=-1", "--model.warmup_epochs must be 0 (no warmup) or positive, got -1.0"),
+    ],
+)
+def test_value_out_of_range_names_the_option_and_writes_nothing(
+    option: str, expected: str, cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    root = tmp_path / "runs"
+    # mean and std come together: the std cases give a valid mean, the mean case a valid std.
+    pair = {"--data.mean": "--data.std=[0.2,0.2,0.2]", "--data.std": "--data.mean=[0.5,0.5,0.5]"}
+    extra = [pair[option.split("=")[0]]] if option.split("=")[0] in pair and "together" not in expected else []
+    line = fails(["fit", *base_args(cifar_dir, root, *extra, option)], capsys)
+    assert expected in line
+    assert not root.exists() or not any(root.rglob("*"))  # no run folder, nothing written
+
+
+def test_val_size_above_a_smaller_train_folder_is_one_line(cifar_dir: Path, tmp_path: Path, capsys) -> None:
+    # The test folder holds 100 train images, fewer than CIFAR-10's 50,000: known only once the files are read.
+    root = tmp_path / "runs"
+    line = fails(["fit", *base_args(cifar_dir, root, "--data.val_size=100")], capsys)
+    assert "--data.val_size must be from 1 to 99" in line and "holds 100 images), got 100" in line
+    assert not any(root.rglob("*"))  # the run folder created for it is removed again
+
+
+@pytest.mark.parametrize(("given", "hint"), [("resnt18", " (did you mean resnet18?)"), ("mobilenet_v9", "")])
+def test_unknown_model_name_says_how_to_list_the_models(given: str, hint: str, capsys: pytest.CaptureFixture) -> None:
+    line = fails(["fit", f"--model={given}"], capsys)
+    assert f"--model {given} is no registered model{hint};" in line and "'cnnbench models' lists them" in line
+    assert "resnet18" in line and "simple_cnn" in line and "expected null" not in line

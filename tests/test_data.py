@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cnnbench.data import ImageDataModule, read_cifar10
 from cnnbench.errors import DatasetNotFoundError
@@ -54,6 +55,20 @@ def test_grayscale_and_resize_change_the_inputs_and_the_shape_facts(cifar_dir: P
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (8, 1, 40, 40) and y.dtype == torch.int64
     assert (dm.num_classes, dm.in_channels, dm.image_size) == (10, 1, 40)
+    # The pixels: PIL's ITU-R 601 luma of the same RGB images, bilinearly resized, then standardized with the
+    # grayscale train split's statistics.
+    colour = make_dm(cifar_dir).splits  # the same seeded split, in colour
+    expected = np.stack([pil_gray(image, 40) for image in colour["val"][0][:8]]).astype(np.float64)
+    (mean,), (std,) = dm.mean, dm.std
+    assert (x[:, 0] * std + mean).mul(255).numpy() == pytest.approx(expected, abs=1.5)  # PIL rounds twice
+    train = np.stack([pil_gray(image) for image in colour["train"][0]]).astype(np.float64) / 255
+    assert (mean, std) == pytest.approx((train.mean(), train.std(ddof=1)), abs=2e-3)  # PIL rounds the luma
+
+
+def pil_gray(image: torch.Tensor, size: int | None = None) -> np.ndarray:
+    """An RGB uint8 (3, H, W) image as PIL converts it to luma ("L"), bilinearly resized to ``size`` if given."""
+    gray = Image.fromarray(image.permute(1, 2, 0).numpy()).convert("L")
+    return np.asarray(gray.resize((size, size), Image.Resampling.BILINEAR) if size else gray)
 
 
 def test_augmentation_is_random_in_train_and_absent_in_evaluation(cifar_dir: Path) -> None:

@@ -172,13 +172,10 @@ def _as_list(value: Any) -> list[Any]:
 
 def main(args: ArgsType = None) -> None:
     """Console entry point: bad input ends with one line on stderr and exit status 2."""
-    from cnnbench.console import quiet_output, show_version
-    from cnnbench.export import export_command
-    from cnnbench.models.summary import models_command
-    from cnnbench.report.command import report_command
+    from cnnbench.console import quiet_output
+    from cnnbench.subcommands import COMMANDS as commands  # models, export, report, sweep, lr_find, --version
 
     quiet_output(argv := sys.argv[1:] if args is None else args)  # before Lightning's first message
-    commands = {"models": models_command, "export": export_command, "report": report_command, "--version": show_version}
     try:
         if isinstance(argv, list) and argv[:1] and argv[0] in commands:
             commands[argv[0]](argv[1:])

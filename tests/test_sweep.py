@@ -1,0 +1,107 @@
+"""``cnnbench sweep``: Optuna studies of ordinary fit runs (grid points once each, pruning, shared storage)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from cnnbench.sweep import ENQUEUED_ATTR
+from tests.helpers.runs import base_args, main, read_metrics
+
+
+def _sweep_file(tmp_path: Path, data_dir: Path, root: Path, **spec: object) -> Path:
+    path = tmp_path / "sweep.yaml"
+    args = base_args(data_dir, root, "--trainer.max_epochs=1")
+    path.write_text(yaml.safe_dump({"study": "s", "args": args, **spec}))
+    return path
+
+
+def _study(root: Path) -> optuna.Study:
+    return optuna.load_study(study_name="s", storage=f"sqlite:///{root / 's' / 'study.db'}")
+
+
+def test_grid_over_seeds_runs_each_seed_once_in_its_own_run_folder(cifar_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    sweep = _sweep_file(tmp_path, cifar_dir, root, sampler="grid", space={"seed_everything": {"grid": [0, 1, 2]}})
+    main(["sweep", str(sweep)])
+    trials = _study(root).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert sorted(t.params["seed_everything"] for t in trials) == [0, 1, 2]
+    for t in trials:
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert run_dir.parent == root / "s" / f"trial-{t.number:04d}"
+        assert t.value == max(float(r["val/acc"]) for r in read_metrics(run_dir) if r.get("val/acc"))
+        assert yaml.safe_load((run_dir / "config.yaml").read_text())["seed_everything"] == t.params["seed_everything"]
+    with open(root / "s" / "leaderboard.csv", newline="") as f:
+        board = list(csv.DictReader(f))
+    assert sorted(int(r["trial"]) for r in board) == [0, 1, 2]
+    assert [float(r["value"]) for r in board] == sorted((float(r["value"]) for r in board), reverse=True)
+    # Run again: the study is complete, nothing runs twice.
+    main(["sweep", str(sweep)])
+    assert len(_study(root).trials) == 3
+
+
+def test_a_trial_worse_than_the_median_is_pruned_and_stops_early(cifar_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    space = {"model.init_args.lr": {"float": [0.01, 0.1], "log": True}}
+    sweep = _sweep_file(tmp_path, cifar_dir, root, sampler="random", pruner="median", trials=1, space=space)
+    path = tmp_path / "sweep.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["args"] = [a.replace("--trainer.max_epochs=1", "--trainer.max_epochs=3") for a in spec["args"]]
+    path.write_text(yaml.safe_dump(spec))
+    # Five earlier trials that reached a perfect accuracy at every epoch: the median pruner's startup trials.
+    (root / "s").mkdir(parents=True)
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{root / 's' / 'study.db'}", direction="maximize")
+    for _ in range(5):
+        study.add_trial(create_trial(
+            value=1.0, params={"model.init_args.lr": 0.05},
+            distributions={"model.init_args.lr": FloatDistribution(0.01, 0.1, log=True)},
+            intermediate_values={0: 1.0, 1: 1.0, 2: 1.0},
+        ))  # fmt: skip
+    study.set_user_attr(ENQUEUED_ATTR, 5)
+    main(["sweep", str(sweep), "--trials", "6"])
+    last = _study(root).trials[-1]
+    assert last.state == TrialState.PRUNED
+    epochs = {r["epoch"] for r in read_metrics(Path(last.user_attrs["run_dir"])) if r.get("val/acc")}
+    assert epochs == {"0"}  # stopped after the first of three epochs
+
+
+def test_bad_sweep_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"study": "s", "sampler": "grid", "space": {"x": {"float": [0, 1]}}}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", str(path)])
+    assert exit_info.value.code == 2
+    assert "grid sampler takes only grid and choice keys" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_and_run_each_grid_point_once(cifar_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    sweep = _sweep_file(tmp_path, cifar_dir, root, sampler="grid", space={"seed_everything": {"grid": [0, 1, 2, 3]}})
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cnnbench", "sweep", str(sweep)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    trials = _study(root).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert sorted(t.params["seed_everything"] for t in trials) == [0, 1, 2, 3]
+    assert all("cnnbench sweep: trial" in out for out in outputs)  # both workers ran trials

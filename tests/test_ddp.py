@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cnnbench.data.sampling import ResumableSampler
-from tests.helpers.runs import base_args, column, read_metrics
+from tests.helpers.runs import CnnbenchCLI, base_args, column, read_metrics
 
 DDP = ("--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu", "--ckpt_path=auto")
 
@@ -30,6 +30,8 @@ def test_ddp_two_processes_train_checkpoint_once_and_resume(cifar_dir: Path, tmp
         "checkpoints",
         "config.resume-1.yaml",
         "config.yaml",
+        "environment.json",
+        "environment.resume-1.json",
         "hparams.yaml",
         "metrics.csv",
     ]
@@ -42,6 +44,15 @@ def test_ddp_two_processes_train_checkpoint_once_and_resume(cifar_dir: Path, tmp
     assert len(column(rows, "val/acc")) == 3
     # Epoch metrics are synced over both ranks: accuracy over 80 images is a multiple of 1/80.
     assert all(abs(acc * 80 - round(acc * 80)) < 1e-4 for _, acc in column(rows, "train/acc"))
+    # The last validation (10 images per rank) equals one process validating the same weights on all 20 images:
+    # a rank's own half would give another mean loss (and most likely another accuracy).
+    single = CnnbenchCLI(
+        args=["validate", *base_args(cifar_dir, tmp_path, f"--ckpt_path={run_dir / 'checkpoints/last.ckpt'}")]
+    )
+    recomputed = read_metrics(single.log_dir)
+    for name in ("val/acc", "val/loss"):
+        (expected,) = [value for _, value in column(recomputed, name)]
+        assert column(rows, name)[-1][1] == pytest.approx(expected, rel=1e-5), name
 
 
 def test_ranks_split_each_epoch_and_a_resume_skips_what_was_trained() -> None:

@@ -128,12 +128,12 @@ def make_storage(url: str) -> Any:
     import optuna
 
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    retry = optuna.storages.RetryFailedTrialCallback(max_retry=1)
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     for attempt in range(5):  # workers started together may race to create the schema of a new database
         try:
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                failed_trial_callback=retry,
+                heartbeat_stale_trial_callback=retry,
             )  # fmt: skip
         except Exception:
             if attempt == 4:
@@ -301,10 +301,10 @@ def sweep_command(args: list[str]) -> None:
         raise CnnbenchError("cnnbench sweep needs Optuna: pip install 'cnnbench[sweep]'") from exc
     study_dir = _root(spec.args) / spec.study
     study_dir.mkdir(parents=True, exist_ok=True)
-    storage = make_storage(options.storage or f"sqlite:///{study_dir.resolve() / 'study.db'}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Heartbeats and their retry callback are marked experimental; they are what makes a dead worker's trial visible.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    storage = make_storage(options.storage or f"sqlite:///{study_dir.resolve() / 'study.db'}")
     study = open_study(spec, storage, options.trials)
     fail_stale_trials(study)  # trials of workers that died: failed, and enqueued again
     while (trial := claim(study, storage)) is not None:

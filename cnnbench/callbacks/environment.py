@@ -69,6 +69,9 @@ def data_record(data: Any) -> dict[str, Any]:
         split_seed=hp.get("split_seed"),
         subset=hp.get("subset"),
     )
+    train = getattr(data, "splits", {}).get("train")
+    if train is not None:
+        record["train_images"] = len(train[1])  # per epoch: what the training FLOPs of ``report`` count
     val = getattr(data, "splits", {}).get("val")
     if val is not None:
         # The validation images and labels themselves: the same indices into the same files give the same bytes.

@@ -18,6 +18,7 @@ from cnnbench.figures import (
     save_prediction_grid,
     write_confusion_csv,
 )
+from cnnbench.report import groups
 from cnnbench.report.runs import RunRecord, fmt
 from cnnbench.runs import best_or_last
 
@@ -74,15 +75,23 @@ def test_figures(run: RunRecord, out: Path, data_dir: str | None) -> list[Path]:
 
 def report_command(args: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="cnnbench report", description=__doc__)
-    parser.add_argument("runs", nargs="+", type=Path, help="Run folders (<root>/<run_name>/<run_id>).")
+    parser.add_argument(
+        "runs", nargs="+", type=Path, help="Run folders (<root>/<run_name>/<run_id>) or folders above them."
+    )
     parser.add_argument("--out", type=Path, default=Path("reports"), help="Folder for the PNG, Markdown and CSV files.")
     parser.add_argument(
         "--figures", type=Path, default=None, help="Run whose test confusion matrix and prediction grid to draw "
         "(default: the first run given; 'none' to skip).",
     )  # fmt: skip
     parser.add_argument("--data-dir", default=None, help="Data folder for the test figures (default: the run's).")
+    parser.add_argument(
+        "--allow-mixed-data", action="store_true", help="Report runs of one dataset trained on different data "
+        "files or validation splits (environment.json), each group marked with its data, instead of refusing.",
+    )  # fmt: skip
     options = parser.parse_args(args)
-    runs = [RunRecord.read(path) for path in options.runs]
+    runs = [RunRecord.read(path) for path in groups.find_runs(options.runs)]
+    labels = groups.check_same_data(runs, options.allow_mixed_data)
+    seed_groups = groups.group_runs(runs, labels)
     options.out.mkdir(parents=True, exist_ok=True)
 
     rows = table_rows(runs)
@@ -94,8 +103,15 @@ def report_command(args: list[str]) -> None:
         options.out / "comparison.csv",
         save_curves(runs, options.out / "curves.png"),
     ]
+    group_rows = [group.row() for group in seed_groups]
+    (options.out / "groups.md").write_text(groups.markdown(group_rows) + "\n")
+    with open(options.out / "groups.csv", "w", newline="") as f:
+        csv.writer(f).writerows([groups.GROUP_COLUMNS, *group_rows])
+    written += [options.out / "groups.md", options.out / "groups.csv"]
+    written.append(groups.save_group_curves(seed_groups, options.out / "group_curves.png"))
     if str(options.figures) != "none":
         figures_run = RunRecord.read(options.figures) if options.figures else runs[0]
         written += test_figures(figures_run, options.out, options.data_dir)
     print(markdown(rows))
+    print("\nruns that differ only in their seed (mean ± std, 95% CI of the mean):\n" + groups.markdown(group_rows))
     print("\nwrote " + ", ".join(str(p) for p in written))

@@ -1,0 +1,60 @@
+"""``cnnbench report`` of repeated runs: seeds grouped (mean ± std, 95% CI), mixed data refused."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cnnbench.models.summary import describe
+from tests.helpers.runs import CnnbenchCLI, base_args, main, read_csv, read_metrics
+
+
+def test_a_grid_over_three_seeds_is_one_report_row(cifar_dir: Path, tmp_path: Path) -> None:
+    root, out = tmp_path / "runs", tmp_path / "report"
+    sweep = tmp_path / "seeds.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "study": "seeds", "sampler": "grid", "space": {"seed_everything": {"grid": [0, 1, 2]}},
+        "args": base_args(cifar_dir, root, "--trainer.max_epochs=2"),
+    }))  # fmt: skip
+    main(["sweep", str(sweep)])
+    main(["report", str(root / "seeds"), f"--out={out}", "--figures=none"])
+    header, *rows = read_csv(out / "groups.csv")
+    assert len(rows) == 1
+    row = dict(zip(header, rows[0], strict=True))
+    assert row["n"] == "3"
+    run_dirs = sorted(p.parent for p in (root / "seeds").rglob("metrics.csv") if (p.parent / "config.yaml").is_file())
+    assert len(run_dirs) == 3
+    best = [100 * max(float(r["val/acc"]) for r in read_metrics(d) if r.get("val/acc")) for d in run_dirs]
+    mean, std = statistics.fmean(best), statistics.stdev(best)
+    assert row["best val acc"] == f"{mean:.2f} ± {std:.2f}"
+    half = 4.303 * std / math.sqrt(3)  # Student's t, 2 degrees of freedom
+    assert row["val 95% CI"] == f"[{mean - half:.2f}, {mean + half:.2f}]"
+    # Training FLOPs to the best epoch: 3x the forward FLOPs of each of the 80 training images, epochs 0..best.
+    best_epochs = [max(read_metrics(d), key=lambda r: float(r["val/acc"] or -1) - 1e-9 * int(r["epoch"]))["epoch"]
+                   for d in run_dirs]  # fmt: skip
+    mflops = describe("simple_cnn", 3, 32, 10).mflops
+    pflops = [3 * mflops * 1e6 * 80 * (int(e) + 1) / 1e15 for e in best_epochs]
+    assert float(row["train PFLOPs to best"]) == pytest.approx(statistics.fmean(pflops), rel=0.01)
+    assert float(row["val acc / GFLOP"]) == pytest.approx(mean / (mflops / 1000), rel=0.01)
+    assert (out / "group_curves.png").stat().st_size > 0
+    _, *per_run = read_csv(out / "comparison.csv")
+    assert len(per_run) == 3  # the per-run table still lists each run
+
+
+def test_report_refuses_runs_of_different_validation_splits(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    root, out = tmp_path / "runs", tmp_path / "report"
+    for seed in (0, 1):
+        CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1", f"--data.split_seed={seed}")])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(root), f"--out={out}", "--figures=none"])
+    assert exit_info.value.code == 2
+    assert "used different data files or validation splits" in capsys.readouterr().err
+    main(["report", str(root), f"--out={out}", "--figures=none", "--allow-mixed-data"])
+    header, *rows = read_csv(out / "groups.csv")
+    assert sorted(dict(zip(header, r, strict=True))["data"] for r in rows) == ["A", "B"]

@@ -105,3 +105,51 @@ def test_two_workers_share_one_study_and_run_each_grid_point_once(cifar_dir: Pat
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert sorted(t.params["seed_everything"] for t in trials) == [0, 1, 2, 3]
     assert all("cnnbench sweep: trial" in out for out in outputs)  # both workers ran trials
+
+
+@pytest.mark.slow
+def test_a_killed_workers_trial_is_failed_and_enqueued_again(
+    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import time
+
+    from optuna.storages import fail_stale_trials
+
+    from cnnbench import sweep as sweep_module
+
+    root = tmp_path / "runs"
+    sweep = _sweep_file(tmp_path, cifar_dir, root, sampler="grid", space={"seed_everything": {"grid": [0]}})
+    spec = yaml.safe_load(sweep.read_text())
+    spec["args"] = [a.replace("--trainer.max_epochs=1", "--trainer.max_epochs=1000") for a in spec["args"]]
+    sweep.write_text(yaml.safe_dump(spec))
+    # A worker with a 1 s heartbeat, killed with SIGKILL while its trial trains.
+    code = ("import sys; import cnnbench.sweep as s; s.HEARTBEAT_S = 1; s.GRACE_S = 3; "
+            "from cnnbench.cli import main; main(sys.argv[1:])")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    worker = subprocess.Popen([sys.executable, "-c", code, "sweep", str(sweep)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            db = root / "s" / "study.db"
+            if db.is_file() and any(t.state == TrialState.RUNNING for t in _study(root).trials):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the worker never started its trial")
+        time.sleep(2)  # a heartbeat or two recorded
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert _study(root).trials[0].state == TrialState.RUNNING  # nobody could tell it that it died
+    time.sleep(4)  # longer than the grace period
+    monkeypatch.setattr(sweep_module, "GRACE_S", 3)
+    storage = sweep_module.make_storage(f"sqlite:///{root / 's' / 'study.db'}")
+    fail_stale_trials(optuna.load_study(study_name="s", storage=storage))  # what the next worker does first
+    trials = _study(root).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    assert trials[1].params == {"seed_everything": 0}  # the same grid point, for the next worker to claim
+    study = optuna.load_study(study_name="s", storage=storage)
+    again = sweep_module.claim(study, storage)
+    assert again is not None and sweep_module.suggest(again, sweep_module.SweepSpec.read(sweep)) == {"seed_everything": 0}

@@ -152,4 +152,5 @@ def test_a_killed_workers_trial_is_failed_and_enqueued_again(
     assert trials[1].params == {"seed_everything": 0}  # the same grid point, for the next worker to claim
     study = optuna.load_study(study_name="s", storage=storage)
     again = sweep_module.claim(study, storage)
-    assert again is not None and sweep_module.suggest(again, sweep_module.SweepSpec.read(sweep)) == {"seed_everything": 0}
+    assert again is not None
+    assert sweep_module.suggest(again, sweep_module.SweepSpec.read(sweep)) == {"seed_everything": 0}

@@ -129,13 +129,22 @@ def make_storage(url: str) -> Any:
 
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
     for attempt in range(5):  # workers started together may race to create the schema of a new database
         try:
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                 heartbeat_stale_trial_callback=retry,
             )  # fmt: skip
-        except Exception:
+        except ImportError as exc:
+            raise CnnbenchError(
+                f"--storage {url.split('://')[0]}://...: its database driver is missing ({exc.__cause__ or exc}); "
+                "e.g. pip install psycopg2-binary and use postgresql+psycopg2://, or pymysql and mysql+pymysql://"
+            ) from exc
+        except ArgumentError as exc:
+            raise CnnbenchError(f"--storage: not a database URL ({exc})") from exc
+        except OperationalError:
             if attempt == 4:
                 raise
             time.sleep(1 + attempt)

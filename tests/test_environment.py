@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
+
+import pytest
 
 from cnnbench.callbacks.environment import git_state
 from tests.helpers.runs import CnnbenchCLI, base_args
@@ -54,3 +57,18 @@ def test_git_state_of_a_repository_and_outside_one(tmp_path: Path) -> None:
     assert git_state(tmp_path) == {"commit": head, "dirty": False}
     (tmp_path / "a.txt").write_text("2")
     assert git_state(tmp_path) == {"commit": head, "dirty": True}
+
+
+def test_wandb_config_holds_the_environment(cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.wandb_records import read_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path, "--trainer.max_epochs=1", "--wandb.enabled=true")])
+    cli.trainer.loggers[-1].experiment.finish()
+    (run_file,) = (cli.run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    expected = json.loads((cli.run_dir / "environment.json").read_text())
+    # W&B's service may still be writing the file's last records after finish(): read until they are there.
+    deadline = time.monotonic() + 15
+    while "environment" not in (config := read_run(run_file)["config"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert config.get("environment") == expected

@@ -19,6 +19,14 @@ class IncompatibleInputError(CnnbenchError, ValueError):
     """The data's images do not fit the chosen model (e.g. 32x32 images for the 224x224 AlexNet)."""
 
 
+class BadValueError(CnnbenchError, ValueError):
+    """An option's value is outside its valid range (``--data.batch_size 0``); the message names both."""
+
+
+class DivergedError(CnnbenchError):
+    """Training diverged (a non-finite loss or weights): the run stops before such a state is saved."""
+
+
 class CheckpointError(CnnbenchError):
     """A checkpoint cannot be read or written, or does not belong to this model and dataset."""
 

@@ -14,7 +14,7 @@ from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
-from cnnbench.errors import CnnbenchError
+from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.metrics import PerImageMean
 from cnnbench.optim import WarmupCosineLR, param_groups
 
@@ -83,6 +83,8 @@ class ImageClassifier(LightningModule):
         self.model_name = "identity"  # the registry name of the backbone; subclasses set both
         # Lets Lightning's model summary show each layer's output size and the FLOPs.
         self.example_input_array = torch.zeros(1, in_channels, image_size, image_size)
+        # Before anything reads them (and before the CLI creates the run folder): one line naming the option.
+        check_options(lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing, warmup_epochs=warmup_epochs)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
         # No per-step host syncs: torchmetrics' NaN check and argument validation each read a value back from
@@ -240,6 +242,18 @@ class ImageClassifier(LightningModule):
             cosine=hp.lr_schedule == "cosine",
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def check_options(lr: float, weight_decay: float, label_smoothing: float, warmup_epochs: float) -> None:
+    """Refuse optimizer and loss options outside their valid range (BadValueError names the option and the range)."""
+    if not lr > 0:
+        raise BadValueError(f"--model.lr must be positive, got {lr}")
+    if not weight_decay >= 0:
+        raise BadValueError(f"--model.weight_decay must be 0 (off) or positive, got {weight_decay}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise BadValueError(f"--model.label_smoothing must be in [0, 1) (0 turns it off), got {label_smoothing}")
+    if not warmup_epochs >= 0:
+        raise BadValueError(f"--model.warmup_epochs must be 0 (no warmup) or positive, got {warmup_epochs}")
 
 
 def model_classes() -> list[type[ImageClassifier]]:

@@ -55,6 +55,19 @@ def _model_options() -> list[str]:
     return sorted(f"model.init_args.{p}" for p in params)
 
 
+def _unknown_model(given: str) -> str:
+    """A ``--model`` that is neither a registered name nor an importable model class: say so, with the closest name."""
+    from cnnbench.models.variants import model_variants
+
+    names = sorted(model_variants())
+    match = difflib.get_close_matches(given.lower(), names, n=1, cutoff=0.6)
+    hint = f" (did you mean {match[0]}?)" if match else ""
+    return (
+        f"--model {given} is no registered model{hint}; 'cnnbench models' lists them ({', '.join(names)}), "
+        "or give a model class's import path"
+    )
+
+
 class CnnbenchArgumentParser(LightningArgumentParser):
     """LightningArgumentParser whose errors are one line with a hint, raised as ConfigError (exit status 2)."""
 
@@ -97,6 +110,8 @@ class CnnbenchArgumentParser(LightningArgumentParser):
             return f"unknown model option --model.{m[1]}{hint.replace('init_args.', '')}"
         if m := re.search(r'Parser key "data":.*?Given value: (.*)$', text):
             return self._data_error(m[1], text)
+        if m := re.search(r'Parser key "model":.*?Given value: ([^{}\s]+)$', text):
+            return _unknown_model(m[1])
         if m := re.search(r'Parser key "([^"]+)":.*?Given value: (.*)$', text):
             return f"invalid value {m[2]!r} for --{m[1]}{_expected(text)}"
         return text

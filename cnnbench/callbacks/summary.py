@@ -44,6 +44,14 @@ class FitSummary(Callback):
         if trainer.is_global_zero:
             self._text = self.summary(trainer, time.perf_counter() - self._start)
 
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        # A fit that fails before writing anything (a value the data files refuse, such as --data.val_size above a
+        # smaller train folder's size) leaves no empty run folder behind; a folder with any file in it is kept.
+        if trainer.is_global_zero and self.run_dir.is_dir() and not any(self.run_dir.iterdir()):
+            self.run_dir.rmdir()
+            if not any(self.run_dir.parent.iterdir()):
+                self.run_dir.parent.rmdir()
+
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         # Printed here, after the progress bar (added before this callback) has drawn its last frame and stopped.
         if self._text is not None:

@@ -13,12 +13,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from cnnbench.data.datasets import Augment, Split, get_dataset
+from cnnbench.data.datasets import Augment, DatasetSpec, Split, get_dataset
 from cnnbench.data.fast import IndexBatch, IndexDataset, crop_flip, index_collate, to_model_input
 from cnnbench.data.files import find_images, read_images
 from cnnbench.data.mixing import apply_mix, check_mix_options, draw_mix
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
-from cnnbench.errors import CnnbenchError
+from cnnbench.errors import BadValueError, CnnbenchError
 
 # ITU-R 601 luma weights, the ones torchvision's Grayscale uses.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
@@ -44,6 +44,38 @@ def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
         means.append(mean.item())
         stds.append(((counts * (values - mean) ** 2).sum() / (n - 1)).sqrt().item())
     return means, stds
+
+
+def check_options(
+    spec: DatasetSpec,
+    batch_size: int,
+    num_workers: int,
+    val_size: int,
+    subset: float,
+    mean: list[float] | None,
+    std: list[float] | None,
+    channels: int,
+) -> None:
+    """Refuse values outside their valid range, naming the option and the range (BadValueError)."""
+    if batch_size < 1:
+        raise BadValueError(f"--data.batch_size must be at least 1, got {batch_size}")
+    if num_workers < 0:
+        raise BadValueError(f"--data.num_workers must be 0 (load in the main process) or more, got {num_workers}")
+    # The best checkpoint is chosen on validation accuracy, so some images must be held out, and some left to train.
+    if spec.train_size and not 1 <= val_size < spec.train_size:
+        raise BadValueError(f"--data.val_size must be from 1 to {spec.train_size - 1} ({spec.key}'s train split holds "
+                            f"{spec.train_size} images), got {val_size}")  # fmt: skip
+    if val_size < 1:
+        raise BadValueError(f"--data.val_size must be at least 1, got {val_size}")
+    if not 0.0 < subset <= 1.0:
+        raise BadValueError(f"--data.subset is a fraction of the train images: in (0, 1], got {subset}")
+    if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {channels}):
+        raise BadValueError(
+            f"--data.mean and --data.std: give mean and std together, {channels} value(s) each (one per channel), "
+            f"got {mean} and {std}"
+        )
+    if std is not None and not all(value > 0 for value in std):
+        raise BadValueError(f"--data.std must be positive (the images are divided by it), got {std}")
 
 
 class ImageTensorDataset(Dataset):
@@ -134,16 +166,12 @@ class ImageDataModule(LightningDataModule):
         if (mixup_alpha or cutmix_alpha) and not fast:
             # The per-image path's batches carry no seeds to draw the mixing from reproducibly.
             raise CnnbenchError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
-        if val_size < 1:
-            raise ValueError("val_size must be at least 1: the best checkpoint is chosen on validation accuracy")
-        if not 0.0 < subset <= 1.0:
-            raise ValueError(f"subset must be in (0, 1], got {subset}")
+        # Checked here, before the CLI creates the run folder: a bad value leaves nothing behind.
+        check_options(spec, batch_size, num_workers, val_size, subset, mean, std, 1 if grayscale else spec.channels)
         self.save_hyperparameters()
         self.spec = spec
         # Recorded as the side the model sees (the model's image_size), not as "keep the dataset's".
         self.save_hyperparameters({**self.hparams, "image_size": image_size or self.spec.image_size})
-        if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {self.in_channels}):
-            raise ValueError(f"give mean and std together, {self.in_channels} value(s) each (one per channel)")
         self.dataset = dataset
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
@@ -207,8 +235,9 @@ class ImageDataModule(LightningDataModule):
             self.mean, self.std = channel_stats(train_images)
 
         n = len(train_labels)
-        if self.hparams.val_size >= n:
-            raise ValueError(f"val_size={self.hparams.val_size} leaves no training images (train split has {n})")
+        if self.hparams.val_size >= n:  # a folder smaller than the official split (a user's subset of it)
+            raise BadValueError(f"--data.val_size must be from 1 to {n - 1} (the train split in {self.data_dir} "
+                                f"holds {n} images), got {self.hparams.val_size}")  # fmt: skip
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.hparams.split_seed))
         val_idx, train_idx = order[: self.hparams.val_size], order[self.hparams.val_size :]
         train_idx = train_idx[: max(1, round(len(train_idx) * self.hparams.subset))]

@@ -25,6 +25,10 @@ STOP_MESSAGES = {
 }
 
 
+# Under DDP, ranks agree whether a SLURM requeue signal arrived once every this many training steps.
+REQUEUE_CHECK_STEPS = 25
+
+
 def best_checkpoint(dirpath: Path, save_top_k: int = 1) -> ModelCheckpoint:
     """Keep the ``save_top_k`` checkpoints of highest ``val/acc``; epoch and accuracy in the file name."""
     return ModelCheckpoint(
@@ -101,8 +105,12 @@ class LatestCheckpoint(Checkpoint):
 
     def _requeue_if_signalled(self, trainer: Trainer) -> None:
         # Every rank must reach the save's barrier at the same step, so they agree first (one all-reduce under DDP).
+        # SLURM signals tens of seconds before the kill: agreeing every REQUEUE_CHECK_STEPS steps is soon enough, and
+        # spares the other steps a collective (global_step is equal on every rank, so all take part together).
         requested = self._requeue_requested
         if trainer.world_size > 1:
+            if trainer.global_step % REQUEUE_CHECK_STEPS:
+                return
             requested = trainer.strategy.reduce_boolean_decision(requested, all=False)
         if requested:
             self._requeue_requested = False

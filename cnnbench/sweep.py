@@ -143,7 +143,7 @@ def make_storage(url: str) -> Any:
                 "e.g. pip install psycopg2-binary and use postgresql+psycopg2://, or pymysql and mysql+pymysql://"
             ) from exc
         except ArgumentError as exc:
-            raise CnnbenchError(f"--storage: not a database URL ({exc})") from exc
+            raise CnnbenchError(f"--storage: SQLAlchemy cannot use this URL ({exc})") from exc
         except OperationalError:
             if attempt == 4:
                 raise

@@ -154,3 +154,14 @@ def test_a_killed_workers_trial_is_failed_and_enqueued_again(
     again = sweep_module.claim(study, storage)
     assert again is not None
     assert sweep_module.suggest(again, sweep_module.SweepSpec.read(sweep)) == {"seed_everything": 0}
+
+
+def test_a_storage_url_without_its_driver_is_one_line(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    space = {"seed_everything": {"grid": [0]}}
+    sweep = _sweep_file(tmp_path, cifar_dir, tmp_path / "runs", sampler="grid", space=space)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", str(sweep), "--storage", "postgresql+psycopg://u:p@localhost/db"])
+    assert exit_info.value.code == 2
+    assert "error: --storage postgresql+psycopg://...: its database driver is missing" in capsys.readouterr().err

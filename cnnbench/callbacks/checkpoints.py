@@ -154,7 +154,10 @@ class LatestCheckpoint(Checkpoint):
             # At an epoch's last batch the epoch ends as usual and its end saves (validation and all included).
             if batch_idx + 1 < trainer.num_training_batches:
                 self._save(trainer)
-        if self.every_n_train_steps > 0 and trainer.global_step % self.every_n_train_steps == 0:
+        # Not at an epoch's last batch: its validation comes next, and the epoch end saves the state after it (a
+        # save here would stand in for that one, and a kill during validation would resume a "finished" epoch).
+        last_batch = batch_idx + 1 >= trainer.num_training_batches
+        if self.every_n_train_steps > 0 and trainer.global_step % self.every_n_train_steps == 0 and not last_batch:
             self._save(trainer)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -88,3 +88,19 @@ def test_throughput_waits_for_the_device_at_epoch_boundaries_only(
     # The fake clock ticks once per read: 1 tick from start to last batch, 2 to the epoch end.
     assert [v for _, v in column(rows, "train/epoch_s")] == [2.0, 2.0]
     assert [v for _, v in column(rows, "train/img_s")] == [80.0, 80.0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [([], ["high"]), (["--trainer.deterministic=true"], ["highest"]), (["--trainer.precision=bf16-mixed"], [])],
+)
+def test_fp32_runs_on_a_gpu_choose_their_matmul_precision(
+    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str], expected: list[str]
+) -> None:
+    """TF32 for fp32 unless deterministic (then full fp32); mixed precision leaves the setting alone."""
+    chosen: list[str] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch, "set_float32_matmul_precision", chosen.append)
+    args = [*base_args(cifar_dir, tmp_path), *extra]
+    CnnbenchCLI(args=args, run=False)
+    assert chosen == expected

@@ -117,7 +117,7 @@ def test_a_crafted_checkpoint_runs_no_code_anywhere(one_epoch, tmp_path: Path, c
     data_dir, root, run_dir = one_epoch
     marker = tmp_path / "payload-ran"
     for crafted in crafted_checkpoints(run_dir / "checkpoints", marker):
-        for subcommand, extra in (("fit", ["--trainer.max_epochs=2"]), ("test", []), ("predict", [])):
+        for subcommand, extra in (("fit", ["--trainer.max_epochs=2"]), ("validate", []), ("test", []), ("predict", [])):
             refused([subcommand, *base_args(data_dir, root, *extra, f"--ckpt_path={crafted}")], capsys)
         refused(["export", str(crafted), f"--out={tmp_path / 'exported'}"], capsys)
         with pytest.raises(UntrustedCheckpointError):  # what Lightning calls for fit/validate/test/predict

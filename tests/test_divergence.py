@@ -9,7 +9,6 @@ import pytest
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-import cnnbench.cli as cli_module
 from tests.helpers.runs import base_args, main
 
 
@@ -69,12 +68,13 @@ class BlowUpLR(Callback):
 
 
 def test_divergence_after_an_epoch_names_that_epochs_last_checkpoint(
-    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    run_callbacks = cli_module.run_callbacks
-    monkeypatch.setattr(cli_module, "run_callbacks", lambda *args: [*run_callbacks(*args), BlowUpLR()])
     root = tmp_path / "runs"
-    line = diverge(base_args(cifar_dir, root, "--trainer.max_epochs=3", "--trainer.log_every_n_steps=50"), capsys)
+    blow_up = '--trainer.callbacks=[{"class_path": "tests.test_divergence.BlowUpLR"}]'  # as a user's callback
+    line = diverge(
+        base_args(cifar_dir, root, "--trainer.max_epochs=3", "--trainer.log_every_n_steps=50", blow_up), capsys
+    )
     (last,) = root.glob("*/*/checkpoints/last.ckpt")
     assert f"the last good checkpoint is {last}." in line and "diverged) by step" in line
     assert torch.load(last, weights_only=True)["epoch"] == 0  # the first, finished epoch's state

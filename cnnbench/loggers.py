@@ -79,11 +79,11 @@ class RunCSVLogger(Logger):
     def save(self) -> None:
         if not self._rows:
             return
-        existing = self._read() if self._keys is None else None
-        keys = sorted(set(self._keys or (existing or ([], []))[0]).union(*self._rows))
+        if self._keys is None:  # this process's first write: the header of the file a resumed run left, if any
+            self._keys = self._read()[0]
+        keys = sorted(set(self._keys).union(*self._rows))
         if keys != self._keys and self.metrics_file.is_file():  # a new column: rewrite the file with it
-            rows = existing[1] if existing else self._read()[1]
-            self._write(keys, rows, mode="w")
+            self._write(keys, self._read()[1], mode="w")
         self._write(keys, self._rows, mode="a" if self.metrics_file.is_file() else "w")
         self._keys, self._rows = keys, []
 

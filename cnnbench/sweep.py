@@ -129,9 +129,11 @@ def make_storage(url: str) -> Any:
 
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
-    from sqlalchemy.exc import ArgumentError, OperationalError
+    from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
-    for attempt in range(5):  # workers started together may race to create the schema of a new database
+    # Workers started together race to create the schema of a new database: the loser sees a locked database or
+    # the winner's schema version row (IntegrityError), and finds the schema made when it tries again.
+    for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
@@ -144,7 +146,7 @@ def make_storage(url: str) -> Any:
             ) from exc
         except ArgumentError as exc:
             raise CnnbenchError(f"--storage: SQLAlchemy cannot use this URL ({exc})") from exc
-        except OperationalError:
+        except (OperationalError, IntegrityError):
             if attempt == 4:
                 raise
             time.sleep(1 + attempt)

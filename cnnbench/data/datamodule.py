@@ -14,7 +14,16 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from cnnbench.data.datasets import Augment, DatasetSpec, Split, get_dataset
-from cnnbench.data.fast import IndexBatch, IndexDataset, crop_flip, index_collate, to_model_input
+from cnnbench.data.fast import (
+    PAD,
+    IndexBatch,
+    IndexDataset,
+    PaddingMode,
+    alternate_flips,
+    crop_flip,
+    index_collate,
+    to_model_input,
+)
 from cnnbench.data.files import find_images, read_images
 from cnnbench.data.mixing import apply_mix, check_mix_options, draw_mix
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
@@ -55,18 +64,21 @@ def check_options(
     mean: list[float] | None,
     std: list[float] | None,
     channels: int,
+    crop_padding: int = PAD,
 ) -> None:
     """Refuse values outside their valid range, naming the option and the range (BadValueError)."""
     if batch_size < 1:
         raise BadValueError(f"--data.batch_size must be at least 1, got {batch_size}")
     if num_workers < 0:
         raise BadValueError(f"--data.num_workers must be 0 (load in the main process) or more, got {num_workers}")
-    # The best checkpoint is chosen on validation accuracy, so some images must be held out, and some left to train.
-    if spec.train_size and not 1 <= val_size < spec.train_size:
-        raise BadValueError(f"--data.val_size must be from 1 to {spec.train_size - 1} ({spec.key}'s train split holds "
-                            f"{spec.train_size} images), got {val_size}")  # fmt: skip
-    if val_size < 1:
-        raise BadValueError(f"--data.val_size must be at least 1, got {val_size}")
+    # 0 trains on the whole split without validation; some images must be left to train on.
+    if spec.train_size and not 0 <= val_size < spec.train_size:
+        raise BadValueError(f"--data.val_size must be from 0 to {spec.train_size - 1} ({spec.key}'s train split holds "
+                            f"{spec.train_size} images; 0: no validation), got {val_size}")  # fmt: skip
+    if val_size < 0:
+        raise BadValueError(f"--data.val_size must be 0 (no validation) or more, got {val_size}")
+    if crop_padding < 0:
+        raise BadValueError(f"--data.crop_padding must be 0 or more pixels, got {crop_padding}")
     if not 0.0 < subset <= 1.0:
         raise BadValueError(f"--data.subset is a fraction of the train images: in (0, 1], got {subset}")
     if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {channels}):
@@ -86,10 +98,17 @@ class ImageTensorDataset(Dataset):
     """
 
     def __init__(
-        self, images: Tensor, labels: Tensor, transform: v2.Transform, crop: bool = False, flip: bool = False
+        self,
+        images: Tensor,
+        labels: Tensor,
+        transform: v2.Transform,
+        crop: bool = False,
+        flip: bool = False,
+        padding: int = PAD,
+        padding_mode: PaddingMode = "zeros",
     ) -> None:
         self.images, self.labels, self.transform = images, labels, transform
-        self.crop, self.flip = crop, flip
+        self.crop, self.flip, self.padding, self.padding_mode = crop, flip, padding, padding_mode
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -98,7 +117,8 @@ class ImageTensorDataset(Dataset):
         index, seed = item if isinstance(item, tuple) else (item, -1)
         image = self.images[index]
         if seed >= 0 and (self.crop or self.flip):
-            image = crop_flip(image[None], torch.tensor([seed]), self.crop, self.flip)[0]
+            seeds = torch.tensor([seed])
+            image = crop_flip(image[None], seeds, self.crop, self.flip, self.padding, self.padding_mode)[0]
         return self.transform(image), self.labels[index]
 
 
@@ -112,11 +132,18 @@ class ImageDataModule(LightningDataModule):
             the message for missing files names it).
         batch_size: Batch size of every split (per device under DDP).
         num_workers: DataLoader worker processes.
-        val_size: Images held out of the official train split for validation (seeded split).
+        val_size: Images held out of the official train split for validation (seeded split). 0: none, train on
+            the whole split; the run then keeps its last state as its best checkpoint, and ``test`` is the one
+            evaluation.
         split_seed: Seed of the train/validation split (kept apart from the training seed).
         subset: Fraction of the remaining train images to train on (1.0 = all).
-        augment: Training augmentation (``crop_flip``: 4-pixel-padded random crop + horizontal flip);
+        augment: Training augmentation (``crop_flip``: random crop of the padded image + horizontal flip);
             ``None`` picks the dataset's default (its spec's ``default_augment``).
+        crop_padding: Pixels of padding around the image before the random crop: translations of up to this many
+            pixels each way.
+        padding_mode: ``zeros`` (as torchvision's ``RandomCrop(padding=...)``) or ``reflect`` (mirrored borders).
+        alternating_flip: Flip each image in every other epoch (a fixed random half of the images in even epochs,
+            the other half in odd ones) instead of independently at random each time.
         grayscale: Convert images to one channel.
         image_size: Resize images to this side (e.g. 224 for the classic AlexNet); ``None`` keeps them.
         normalize: Standardize with the per-channel mean/std measured on the official train split.
@@ -148,6 +175,9 @@ class ImageDataModule(LightningDataModule):
         split_seed: int = 0,
         subset: float = 1.0,
         augment: Augment | None = None,
+        crop_padding: int = PAD,
+        padding_mode: PaddingMode = "zeros",
+        alternating_flip: bool = False,
         grayscale: bool = False,
         image_size: int | None = None,
         normalize: bool = True,
@@ -167,7 +197,8 @@ class ImageDataModule(LightningDataModule):
             # The per-image path's batches carry no seeds to draw the mixing from reproducibly.
             raise CnnbenchError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
         # Checked here, before the CLI creates the run folder: a bad value leaves nothing behind.
-        check_options(spec, batch_size, num_workers, val_size, subset, mean, std, 1 if grayscale else spec.channels)
+        channels = 1 if grayscale else spec.channels
+        check_options(spec, batch_size, num_workers, val_size, subset, mean, std, channels, crop_padding)
         self.save_hyperparameters()
         self.spec = spec
         # Recorded as the side the model sees (the model's image_size), not as "keep the dataset's".
@@ -177,6 +208,8 @@ class ImageDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.augment: Augment = augment or self.spec.default_augment  # type: ignore[assignment]
+        if alternating_flip and self.augment == "none":
+            raise BadValueError("--data.alternating_flip needs flips: --data.augment flip or crop_flip")
         self.mean: list[float] = []
         self.std: list[float] = []
         self.splits: dict[str, Split] = {}
@@ -198,6 +231,11 @@ class ImageDataModule(LightningDataModule):
     @property
     def image_size(self) -> int:
         return self.hparams.image_size or self.spec.image_size
+
+    @property
+    def validates(self) -> bool:
+        """Whether fit validates (``val_size`` > 0); without validation the last state stands for the best."""
+        return self.hparams.val_size > 0
 
     @property
     def classes(self) -> list[str]:
@@ -236,7 +274,7 @@ class ImageDataModule(LightningDataModule):
 
         n = len(train_labels)
         if self.hparams.val_size >= n:  # a folder smaller than the official split (a user's subset of it)
-            raise BadValueError(f"--data.val_size must be from 1 to {n - 1} (the train split in {self.data_dir} "
+            raise BadValueError(f"--data.val_size must be from 0 to {n - 1} (the train split in {self.data_dir} "
                                 f"holds {n} images), got {self.hparams.val_size}")  # fmt: skip
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.hparams.split_seed))
         val_idx, train_idx = order[: self.hparams.val_size], order[self.hparams.val_size :]
@@ -275,8 +313,9 @@ class ImageDataModule(LightningDataModule):
             dataset = IndexDataset(len(labels))
             options["collate_fn"] = index_collate(split)
         else:
+            hp = self.hparams
             crop, flip = train and self.augment == "crop_flip", train and self.augment != "none"
-            dataset = ImageTensorDataset(images, labels, self.transform(), crop, flip)
+            dataset = ImageTensorDataset(images, labels, self.transform(), crop, flip, hp.crop_padding, hp.padding_mode)
             options.update(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         if not train:
             return DataLoader(dataset, **options)
@@ -287,6 +326,7 @@ class ImageDataModule(LightningDataModule):
             seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
+            seed_map=self._alternate_flips if self.hparams.alternating_flip else None,
         )
         self._train_loader = ResumableDataLoader(dataset, sampler=sampler, **options)
         if self._pending_train_state is not None:
@@ -294,11 +334,14 @@ class ImageDataModule(LightningDataModule):
             self._pending_train_state = None
         return self._train_loader
 
+    def _alternate_flips(self, indices: Tensor, seeds: Tensor, epoch: int, run_seed: int) -> Tensor:
+        return alternate_flips(indices, seeds, epoch, run_seed, self.hparams.crop_padding, len(self.splits["train"][1]))
+
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self._loader("val") if self.validates else []  # no loader: Lightning skips validation
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
@@ -328,7 +371,8 @@ class ImageDataModule(LightningDataModule):
         images, labels = self._on_device[batch.split]
         x = images[batch.indices]
         if batch.split == "train" and self.augment != "none":  # the same crop and flip as ImageTensorDataset
-            x = crop_flip(x, batch.seeds, crop=self.augment == "crop_flip", flip=True)
+            hp = self.hparams
+            x = crop_flip(x, batch.seeds, self.augment == "crop_flip", True, hp.crop_padding, hp.padding_mode)
         x = to_model_input(x, *self._normalization_on(device), self.image_size)
         if batch.mix is not None:  # (images, hard labels, soft targets): train accuracy counts the hard labels
             y = labels[batch.indices]

@@ -9,7 +9,7 @@ sampler (same distributions as RandomCrop(padding=4) and RandomHorizontalFlip, n
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from cnnbench.data.mixing import MixDraw
 
-PAD = 4  # RandomCrop(size, padding=4): offsets 0..8 in each direction
+PAD = 4  # default crop padding, as RandomCrop(size, padding=4): offsets 0..8 in each direction
 
 
 class IndexBatch(NamedTuple):
@@ -53,24 +53,67 @@ def index_collate(split: str):
     return collate
 
 
-def crop_flip(images: Tensor, seeds: Tensor, crop: bool, flip: bool) -> Tensor:
-    """Per-image random crop of the zero-padded image (offsets from the seeds), then horizontal flip, batched.
+PaddingMode = Literal["zeros", "reflect"]
 
-    One gather with a flat per-pixel source index (row offset, column offset and flip folded in): twice as fast
-    on the CPU as a row gather then a column gather, and far faster than four broadcast index tensors.
+
+def crop_flip(
+    images: Tensor, seeds: Tensor, crop: bool, flip: bool, padding: int = PAD, padding_mode: PaddingMode = "zeros"
+) -> Tensor:
+    """Per-image random crop of the padded image (offsets from the seeds), then horizontal flip, batched.
+
+    A seed says, in mixed radix, the row offset, the column offset (each ``0..2 * padding``) and the flip (see
+    ``flip_place``). One gather with a flat per-pixel source index (offsets and flip folded in): twice as fast on
+    the CPU as a row gather then a column gather, and far faster than four broadcast index tensors. ``reflect``
+    padding mirrors the source coordinates instead of padding, so it costs nothing extra.
     """
     n, c, h, w = images.shape
-    side = 2 * PAD + 1
+    side = 2 * padding + 1
     seeds = seeds.to(images.device)
     zeros = torch.zeros_like(seeds)
     dy, dx = (seeds % side, (seeds // side) % side) if crop else (zeros, zeros)
-    padded = F.pad(images, (PAD, PAD, PAD, PAD)) if crop else images
     columns = torch.arange(w, device=images.device).expand(n, w)
     if flip:
-        columns = torch.where(((seeds // side**2) % 2 == 1).view(n, 1), w - 1 - columns, columns)
+        columns = torch.where(((seeds // flip_place(padding)) % 2 == 1).view(n, 1), w - 1 - columns, columns)
     rows = torch.arange(h, device=images.device) + dy.view(n, 1)
-    source = rows.view(n, h, 1) * padded.shape[3] + (columns + dx.view(n, 1)).view(n, 1, w)
-    return padded.flatten(2).gather(2, source.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w)
+    columns = columns + dx.view(n, 1)
+    source_images = images
+    if crop and padding_mode == "reflect":  # coordinates in the unpadded image, mirrored at the borders
+        rows, columns = reflect(rows - padding, h), reflect(columns - padding, w)
+    elif crop:
+        source_images = F.pad(images, (padding, padding, padding, padding))
+    source = rows.view(n, h, 1) * source_images.shape[3] + columns.view(n, 1, w)
+    gathered = source_images.flatten(2).gather(2, source.view(n, 1, h * w).expand(n, c, h * w))
+    return gathered.view(n, c, h, w)
+
+
+def reflect(coordinates: Tensor, size: int) -> Tensor:
+    """Coordinates outside ``0..size-1`` mirrored back in, without repeating the edge (``F.pad``'s reflect)."""
+    coordinates = coordinates.abs()
+    return torch.where(coordinates > size - 1, 2 * (size - 1) - coordinates, coordinates)
+
+
+def flip_place(padding: int) -> int:
+    """Place value of the flip digit in an augmentation seed: after the two crop offsets' digits."""
+    return (2 * padding + 1) ** 2
+
+
+COIN_STREAM = 1 << 40  # offsets the coins' generator seed from the training order's (run seed + epoch)
+
+
+def alternate_flips(
+    indices: Tensor, seeds: Tensor, epoch: int, run_seed: int, padding: int, dataset_size: int
+) -> Tensor:
+    """Alternating flip: ``seeds`` with their flip digit set so that each image is flipped in every other epoch.
+
+    Each image gets a fixed coin from the run's seed and its index; it is flipped as the coin says in even epochs
+    and the other way in odd ones. Over any two epochs each image is seen once each way, where independent flips
+    repeat a side half the time. A pure function of (seed, epoch, index): resume and DDP sharding keep it.
+    """
+    generator = torch.Generator().manual_seed(run_seed + COIN_STREAM)
+    coins = torch.randint(0, 2, (dataset_size,), generator=generator)
+    flips = coins[indices] ^ (epoch % 2)
+    place = flip_place(padding)
+    return seeds - ((seeds // place) % 2) * place + flips * place
 
 
 def to_model_input(images: Tensor, mean: Tensor, std: Tensor, size: int | None) -> Tensor:

@@ -9,23 +9,30 @@ augmentation seed travels with the index, results do not depend on ``num_workers
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
+
+SeedMap = Callable[[Tensor, Tensor, int, int], Tensor]
 
 
 class ResumableSampler(DistributedSampler):
     """Yields ``(index, augmentation_seed)`` for this rank's share of a seeded per-epoch shuffle.
 
     Being a DistributedSampler, Lightning leaves it in place under DDP instead of wrapping it; with
-    ``num_replicas=1`` it is a plain seeded shuffle of the whole split.
+    ``num_replicas=1`` it is a plain seeded shuffle of the whole split. ``seed_map(indices, seeds, epoch, seed)``
+    may rewrite this rank's seeds, as a function of those arguments only (e.g. ``fast.alternate_flips``).
     """
 
-    def __init__(self, dataset: Any, seed: int, num_replicas: int = 1, rank: int = 0) -> None:
+    def __init__(
+        self, dataset: Any, seed: int, num_replicas: int = 1, rank: int = 0, seed_map: SeedMap | None = None
+    ) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
+        self.seed_map = seed_map
         self._resume_epoch = -1
         self._resume_position = 0
 
@@ -42,7 +49,10 @@ class ResumableSampler(DistributedSampler):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         # One seed per position of the full shuffle, then this rank's share: the same on every rank count.
         seeds = torch.randint(0, 2**62, (len(indices) * self.num_replicas,), generator=generator)
-        seeds = seeds[self.rank :: self.num_replicas].tolist()
+        seeds = seeds[self.rank :: self.num_replicas]
+        if self.seed_map is not None and indices:
+            seeds = self.seed_map(torch.tensor(indices), seeds, self.epoch, self.seed)
+        seeds = seeds.tolist()
         start = self.start_position()
         self._resume_epoch = -1  # the skip applies once
         return iter(list(zip(indices, seeds, strict=True))[start:])

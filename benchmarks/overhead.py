@@ -29,7 +29,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from cnnbench.cli import CnnbenchCLI
 from cnnbench.data import ImageDataModule
 from cnnbench.models import create_model
-from cnnbench.optim import WarmupCosineLR, param_groups
+from cnnbench.optim import WarmupDecayLR, param_groups
 
 
 class StepClock(Callback):
@@ -72,7 +72,7 @@ class BareModule(LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.SGD(param_groups(self.model, 5e-4, False), lr=0.05, momentum=0.9, nesterov=True)
-        scheduler = WarmupCosineLR(optimizer, total_steps=self.total_steps, warmup_steps=self.total_steps // 10)
+        scheduler = WarmupDecayLR(optimizer, total_steps=self.total_steps, warmup_steps=self.total_steps // 10)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
@@ -93,7 +93,7 @@ def raw_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int) -> 
     data.setup("fit")
     model = create_model(name, num_classes=10, in_channels=3, image_size=32).to(device)
     optimizer = torch.optim.SGD(param_groups(model, 5e-4, False), lr=0.05, momentum=0.9, nesterov=True)
-    scheduler = WarmupCosineLR(optimizer, total_steps=steps, warmup_steps=steps // 10)
+    scheduler = WarmupDecayLR(optimizer, total_steps=steps, warmup_steps=steps // 10)
     criterion = torch.nn.CrossEntropyLoss()
     model.train()
     step, start = 0, 0.0

@@ -10,13 +10,14 @@ from lightning.pytorch import Callback, LightningModule
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
 from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.metrics import PerImageMean
-from cnnbench.optim import WarmupCosineLR, param_groups
+from cnnbench.optim import Decay, WarmupDecayLR, param_groups
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
 
@@ -37,7 +38,10 @@ class ImageClassifier(LightningModule):
         nesterov: Nesterov momentum for SGD.
         weight_decay: Weight decay of conv/linear weights.
         decay_norm_and_bias: Also decay biases and normalization weights (off by default).
-        lr_schedule: ``cosine`` decay after warmup, or ``constant``.
+        norm_lr_scale: LR multiplier of the normalization layers' parameters (their weight decay, if any, is divided
+            by it). airbench trains BatchNorm biases at 64 times the LR.
+        lr_schedule: ``cosine`` or ``linear`` decay to ``min_lr_ratio`` after warmup (linear: the triangular
+            one-cycle shape), or ``constant``.
         warmup_epochs: Linear warmup length in epochs (fractions allowed; 0 disables).
         min_lr_ratio: Final LR of the cosine as a fraction of ``lr``.
         label_smoothing: Label smoothing of the cross-entropy loss.
@@ -46,6 +50,9 @@ class ImageClassifier(LightningModule):
         compile: Compile the backbone with ``torch.compile`` (in place: checkpoints keep their keys).
         flip_tta: Evaluate (validate, test, predict) on the mean logits of each image and its mirror image;
             for models trained with flips, a cheap accuracy gain at twice the evaluation cost.
+        translate_tta: Also evaluate on two copies shifted by one pixel (diagonally up-left and down-right, with
+            mirrored borders): the logits are half the image's, a quarter each shifted copy's (each with its
+            mirror image under ``flip_tta``; three or six forward passes). For models trained with translations.
         ema_decay: Keep an exponential moving average of the weights (parameters and BatchNorm buffers), updated
             after every optimizer step with this decay (e.g. 0.999; 0 turns it off). Validation, the best
             checkpoint, ``test``, ``predict`` and ``export`` then use the averaged weights; a resume continues
@@ -66,13 +73,15 @@ class ImageClassifier(LightningModule):
         nesterov: bool = True,
         weight_decay: float = 5e-4,
         decay_norm_and_bias: bool = False,
-        lr_schedule: Literal["cosine", "constant"] = "cosine",
+        norm_lr_scale: float = 1.0,
+        lr_schedule: Decay = "cosine",
         warmup_epochs: float = 1.0,
         min_lr_ratio: float = 0.0,
         label_smoothing: float = 0.0,
         channels_last: bool = False,
         compile: bool = False,
         flip_tta: bool = False,
+        translate_tta: bool = False,
         ema_decay: float = 0.0,
     ) -> None:
         super().__init__()
@@ -84,7 +93,7 @@ class ImageClassifier(LightningModule):
         # Lets Lightning's model summary show each layer's output size and the FLOPs.
         self.example_input_array = torch.zeros(1, in_channels, image_size, image_size)
         # Before anything reads them (and before the CLI creates the run folder): one line naming the option.
-        check_options(lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing, warmup_epochs=warmup_epochs)
+        check_options(lr, weight_decay, label_smoothing, warmup_epochs, norm_lr_scale)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
         # No per-step host syncs: torchmetrics' NaN check and argument validation each read a value back from
@@ -136,7 +145,17 @@ class ImageClassifier(LightningModule):
         return self.backbone(x)
 
     def evaluation_logits(self, images: Tensor) -> Tensor:
-        """Logits for evaluation: with ``flip_tta``, the mean over the image and its horizontal mirror."""
+        """Logits for evaluation: test-time augmentation as ``flip_tta`` and ``translate_tta`` say."""
+        logits = self._flip_mean(images)
+        if self.hparams.translate_tta:
+            h, w = images.shape[-2:]
+            padded = F.pad(images, (1, 1, 1, 1), mode="reflect")
+            shifted = self._flip_mean(padded[..., :h, :w]) + self._flip_mean(padded[..., 2:, 2:])
+            logits = logits / 2 + shifted / 4
+        return logits
+
+    def _flip_mean(self, images: Tensor) -> Tensor:
+        """The logits of ``images``; with ``flip_tta`` the mean with those of their mirror images."""
         logits = self(images)
         if self.hparams.flip_tta:
             logits = (logits + self(images.flip(-1))) / 2
@@ -217,7 +236,9 @@ class ImageClassifier(LightningModule):
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         hp = self.hparams
-        groups = param_groups(self, hp.weight_decay, hp.decay_norm_and_bias)
+        groups = param_groups(self, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale)
+        for group in groups:
+            group["lr"] = hp.lr * group.get("lr_scale", 1.0)
         if hp.optimizer == "sgd":
             optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
         elif hp.optimizer == "adam":
@@ -234,17 +255,19 @@ class ImageClassifier(LightningModule):
         steps_per_epoch = math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) else 0
         if trainer.max_epochs is not None and trainer.max_epochs > 0 and steps_per_epoch:
             total_steps = trainer.max_epochs * steps_per_epoch
-        scheduler = WarmupCosineLR(
+        scheduler = WarmupDecayLR(
             optimizer,
             total_steps=total_steps,
             warmup_steps=round(hp.warmup_epochs * steps_per_epoch),
             min_lr_ratio=hp.min_lr_ratio,
-            cosine=hp.lr_schedule == "cosine",
+            decay=hp.lr_schedule,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def check_options(lr: float, weight_decay: float, label_smoothing: float, warmup_epochs: float) -> None:
+def check_options(
+    lr: float, weight_decay: float, label_smoothing: float, warmup_epochs: float, norm_lr_scale: float = 1.0
+) -> None:
     """Refuse optimizer and loss options outside their valid range (BadValueError names the option and the range)."""
     if not lr > 0:
         raise BadValueError(f"--model.lr must be positive, got {lr}")
@@ -254,6 +277,8 @@ def check_options(lr: float, weight_decay: float, label_smoothing: float, warmup
         raise BadValueError(f"--model.label_smoothing must be in [0, 1) (0 turns it off), got {label_smoothing}")
     if not warmup_epochs >= 0:
         raise BadValueError(f"--model.warmup_epochs must be 0 (no warmup) or positive, got {warmup_epochs}")
+    if not norm_lr_scale > 0:
+        raise BadValueError(f"--model.norm_lr_scale must be positive (1: the LR of the rest), got {norm_lr_scale}")
 
 
 def model_classes() -> list[type[ImageClassifier]]:

@@ -1,40 +1,68 @@
-"""Optimizer parameter groups and the per-step warmup + cosine learning-rate schedule."""
+"""Optimizer parameter groups and the per-step warmup + decay (cosine, linear or none) learning-rate schedule."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+Decay = Literal["cosine", "linear", "constant"]
 
-def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool = False) -> list[dict[str, Any]]:
-    """Split parameters into a decayed group and an undecayed one (biases and norm weights, i.e. ndim <= 1)."""
-    decay, no_decay = [], []
+# Layers whose parameters are normalization scales and shifts (what ``norm_lr_scale`` speeds up).
+NORM_LAYERS = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm,
+    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+)  # fmt: skip
+
+
+def param_groups(
+    model: nn.Module, weight_decay: float, decay_norm_and_bias: bool = False, norm_lr_scale: float = 1.0
+) -> list[dict[str, Any]]:
+    """Split parameters into a decayed group and an undecayed one (biases and norm weights, i.e. ndim <= 1).
+
+    With ``norm_lr_scale`` != 1 the normalization layers' parameters form a third group whose LR is the others'
+    times ``norm_lr_scale`` (an ``lr_scale`` key the optimizer setup multiplies in) and whose weight decay, if any,
+    is divided by it, so that the decay per step (LR times decay) stays that of the other parameters.
+    """
+    norm_params = set()
+    if norm_lr_scale != 1.0:
+        norm_params = {id(p) for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters()}
+    decay, no_decay, norm = [], [], []
     for param in model.parameters():
         if not param.requires_grad:
             continue
-        (decay if decay_norm_and_bias or param.ndim > 1 else no_decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
+        if id(param) in norm_params:
+            norm.append(param)
+        else:
+            (decay if decay_norm_and_bias or param.ndim > 1 else no_decay).append(param)
+    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
+    if norm:
+        norm_decay = weight_decay / norm_lr_scale if decay_norm_and_bias else 0.0
+        groups.append({"params": norm, "weight_decay": norm_decay, "lr_scale": norm_lr_scale})
     return groups
 
 
-def warmup_cosine_factor(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: float, cosine: bool) -> float:
-    """LR multiplier at optimizer step ``step`` (0-based): linear warmup, then cosine decay (or constant)."""
+def lr_factor(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: float, decay: Decay) -> float:
+    """LR multiplier at optimizer step ``step`` (0-based): linear warmup, then cosine or linear decay to
+    ``min_lr_ratio`` at ``total_steps`` (or constant)."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    if not cosine:
+    if decay == "constant":
         return 1.0
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    remaining = 0.5 * (1.0 + math.cos(math.pi * progress)) if decay == "cosine" else 1.0 - progress
+    return min_lr_ratio + (1.0 - min_lr_ratio) * remaining
 
 
-class WarmupCosineLR(LRScheduler):
-    """Linear warmup then cosine decay to ``min_lr_ratio * lr``, stepped once per optimizer step.
+class WarmupDecayLR(LRScheduler):
+    """Linear warmup then cosine or linear decay to ``min_lr_ratio * lr``, stepped once per optimizer step.
+
+    Warmup to the peak then a linear decay is the triangular schedule of one-cycle training.
 
     Only the step count is checkpointed: the schedule's length comes from the current run, so a run
     resumed with a larger ``max_epochs`` follows the schedule an uninterrupted run of that length has.
@@ -46,16 +74,16 @@ class WarmupCosineLR(LRScheduler):
         total_steps: int,
         warmup_steps: int = 0,
         min_lr_ratio: float = 0.0,
-        cosine: bool = True,
+        decay: Decay = "cosine",
     ) -> None:
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
         self.min_lr_ratio = min_lr_ratio
-        self.cosine = cosine
+        self.decay = decay
         super().__init__(optimizer)
 
     def lrs_at(self, step: int) -> list[float]:
-        factor = warmup_cosine_factor(step, self.total_steps, self.warmup_steps, self.min_lr_ratio, self.cosine)
+        factor = lr_factor(step, self.total_steps, self.warmup_steps, self.min_lr_ratio, self.decay)
         return [base_lr * factor for base_lr in self.base_lrs]
 
     def get_lr(self) -> list[float]:

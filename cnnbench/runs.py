@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cnnbench.checkpoint_io import load_checkpoint_file
 from cnnbench.errors import CheckpointError, CheckpointNotFoundError, CnnbenchError
 
@@ -112,6 +114,16 @@ def find_best(checkpoint_dir: Path) -> Path | None:
     return max(scored)[2] if scored else None
 
 
+def final_state(checkpoint_dir: Path) -> Path | None:
+    """What ``best`` means in a run that trained without validation (``--data.val_size 0``): its last state."""
+    config = checkpoint_dir.parent / "config.yaml"
+    if not config.is_file():
+        return None
+    data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
+    options = (data.get("init_args") or {}) if "class_path" in data else data
+    return checkpoint_dir / LAST_NAME if options.get("val_size") == 0 else None
+
+
 def best_or_last(run_dir: Path) -> Path | None:
     """A run's best checkpoint, or its ``last.ckpt`` when it kept no best one; None if it has neither."""
     checkpoint_dir = run_dir / CHECKPOINT_DIR
@@ -129,7 +141,7 @@ def resolve_checkpoint(ckpt_path: str | None, group_dir: Path) -> Path | None:
         return None
     if ckpt_path in ("last", "best"):
         checkpoint_dirs = group_dir.glob(f"*/{CHECKPOINT_DIR}")
-        found = [(d / LAST_NAME) if ckpt_path == "last" else find_best(d) for d in checkpoint_dirs]
+        found = [(d / LAST_NAME) if ckpt_path == "last" else find_best(d) or final_state(d) for d in checkpoint_dirs]
         found = [path for path in found if path is not None and path.is_file()]
         if not found:
             raise CheckpointNotFoundError(

@@ -142,3 +142,19 @@ def test_a_users_own_data_module_is_passed_by_class_path(tmp_path: Path) -> None
     assert test.log_dir.parent == fit.run_dir
     rows = list(csv.reader((test.log_dir / "confusion_matrix.csv").read_text().splitlines()))
     assert rows[0][1:] == ["0", "1", "2", "3"] and sum(int(x) for row in rows[1:] for x in row[1:]) == 48
+
+
+def test_val_size_0_trains_on_every_image_and_best_means_the_final_state(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = [a for a in base_args(cifar_dir, tmp_path) if not a.startswith("--data.val_size")]
+    cli = CnnbenchCLI(args=["fit", *args, "--data.val_size=0", "--trainer.max_epochs=2"])
+    assert cli.trainer.global_step == 2 * math.ceil(100 / 16)  # all 100 train images, batch 16
+    checkpoints = sorted(p.name for p in (cli.run_dir / "checkpoints").iterdir())
+    assert checkpoints == ["last.ckpt"]  # nothing ranks the epochs: no best file
+    rows = read_metrics(cli.run_dir)
+    assert column(rows, "train/acc") and not any(name.startswith("val/") for name in rows[0])
+    assert "the last state is the final model" in capsys.readouterr().out
+    test = CnnbenchCLI(args=["test", *args, "--data.val_size=0", "--ckpt_path=best"])
+    assert Path(test.config["test"]["ckpt_path"]) == cli.run_dir / "checkpoints" / "last.ckpt"
+    assert "test/acc" in test.trainer.callback_metrics

@@ -14,7 +14,7 @@ from tests.helpers.runs import CnnbenchCLI
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name not in ("logger", "sweeps"))
 # configs/<dataset>/<model>.yaml, except recipes named for their purpose: the model each of those trains.
-NAMED_RECIPES = {"fast": "fastnet"}
+NAMED_RECIPES = {"fast": "fastnet", "fast94": "airnet"}
 
 
 @pytest.mark.parametrize("config", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")

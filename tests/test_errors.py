@@ -217,8 +217,10 @@ def test_model_that_does_not_fit_the_images_fails_with_one_clear_line(
         ("--data.num_workers=-1", "--data.num_workers must be 0"),
         ("--data.subset=0", "--data.subset is a fraction of the train images: in (0, 1], got 0.0"),
         ("--data.subset=1.5", "--data.subset is a fraction of the train images: in (0, 1], got 1.5"),
-        ("--data.val_size=-1", "--data.val_size must be from 1 to 49999"),
-        ("--data.val_size=50000", "--data.val_size must be from 1 to 49999 (cifar10's train split holds 50000"),
+        ("--data.val_size=-1", "--data.val_size must be from 0 to 49999"),
+        ("--data.val_size=50000", "--data.val_size must be from 0 to 49999 (cifar10's train split holds 50000"),
+        ("--data.crop_padding=-2", "--data.crop_padding must be 0 or more pixels, got -2"),
+        ("--data.alternating_flip=true", "--data.alternating_flip needs flips: --data.augment flip or crop_flip"),
         ("--data.mean=[0.5,0.5]", "--data.mean and --data.std: give mean and std together, 3 value(s) each"),
         ("--data.std=[0.2,0.2,0.2]", "--data.mean and --data.std: give mean and std together"),
         ("--data.std=[0.2,0.0,0.2]", "--data.std must be positive"),
@@ -229,14 +231,17 @@ def test_model_that_does_not_fit_the_images_fails_with_one_clear_line(
         ("--model.label_smoothing=1", "--model.label_smoothing must be in [0, 1)"),
         ("--model.label_smoothing=-0.1", "--model.label_smoothing must be in [0, 1)"),
         ("--model.warmup_epochs=-1", "--model.warmup_epochs must be 0 (no warmup) or positive, got -1.0"),
+        ("--model.norm_lr_scale=0", "--model.norm_lr_scale must be positive (1: the LR of the rest), got 0.0"),
     ],
 )
 def test_value_out_of_range_names_the_option_and_writes_nothing(
     option: str, expected: str, cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     root = tmp_path / "runs"
-    # mean and std come together: the std cases give a valid mean, the mean case a valid std.
-    pair = {"--data.mean": "--data.std=[0.2,0.2,0.2]", "--data.std": "--data.mean=[0.5,0.5,0.5]"}
+    # mean and std come together: the std cases give a valid mean, the mean case a valid std. Alternating flips
+    # need flips, which no augmentation lacks.
+    pair = {"--data.mean": "--data.std=[0.2,0.2,0.2]", "--data.std": "--data.mean=[0.5,0.5,0.5]",
+            "--data.alternating_flip": "--data.augment=none"}  # fmt: skip
     extra = [pair[option.split("=")[0]]] if option.split("=")[0] in pair and "together" not in expected else []
     line = fails(["fit", *base_args(cifar_dir, root, *extra, option)], capsys)
     assert expected in line
@@ -247,7 +252,7 @@ def test_val_size_above_a_smaller_train_folder_is_one_line(cifar_dir: Path, tmp_
     # The test folder holds 100 train images, fewer than CIFAR-10's 50,000: known only once the files are read.
     root = tmp_path / "runs"
     line = fails(["fit", *base_args(cifar_dir, root, "--data.val_size=100")], capsys)
-    assert "--data.val_size must be from 1 to 99" in line and "holds 100 images), got 100" in line
+    assert "--data.val_size must be from 0 to 99" in line and "holds 100 images), got 100" in line
     assert not any(root.rglob("*"))  # the run folder created for it is removed again
 
 

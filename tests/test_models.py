@@ -122,6 +122,26 @@ def test_flip_tta_evaluates_an_image_and_its_mirror_alike() -> None:
         assert torch.equal(model.evaluation_logits(x), plain)
 
 
+def test_translate_tta_averages_the_image_and_two_mirrored_border_shifts() -> None:
+    from cnnbench.models import FastNet
+
+    torch.manual_seed(0)
+    model = FastNet(flip_tta=True, translate_tta=True, image_size=16).eval()
+    x = torch.randn(3, 3, 16, 16)
+    # Shifted by one pixel up-left and down-right, the border mirrored (not repeated), indexed by hand.
+    back = torch.tensor([1, *range(15)])  # row/column i shows i - 1; -1 mirrors to 1
+    ahead = torch.tensor([*range(1, 16), 14])  # row/column i shows i + 1; 16 mirrors to 14
+    shifted = [x[:, :, back][:, :, :, back], x[:, :, ahead][:, :, :, ahead]]
+    with torch.no_grad():
+        both = [(model(v) + model(v.flip(-1))) / 2 for v in (x, *shifted)]
+        expected = both[0] / 2 + (both[1] + both[2]) / 4
+        assert torch.allclose(model.evaluation_logits(x), expected, rtol=1e-5, atol=1e-7)
+        assert (model.evaluation_logits(x) - both[0]).abs().max() > 1e-3 * both[0].abs().max()  # the shifts count
+        model.hparams.flip_tta = False
+        plain = [model(v) for v in (x, *shifted)]
+        assert torch.allclose(model.evaluation_logits(x), plain[0] / 2 + (plain[1] + plain[2]) / 4, atol=1e-7)
+
+
 @pytest.mark.slow
 def test_compiled_backbone_keeps_its_checkpoint_keys_and_logits() -> None:
     from cnnbench.models import SimpleCNN

@@ -33,7 +33,8 @@ def run_callbacks(
             RNGStateCheckpoint(),
             LoaderRNGIsolation(),
             DivergenceGuard(checkpoint_dir),  # before the checkpoints: a diverged state is never saved
-            best_checkpoint(checkpoint_dir, options.save_top_k),
+            # Without validation (--data.val_size 0) nothing ranks the epochs: the last state stands for the best.
+            *([best_checkpoint(checkpoint_dir, options.save_top_k)] if getattr(data, "validates", True) else []),
             LatestCheckpoint(checkpoint_dir, options.last_every_n_steps),
             FitSummary(run_dir),
             EnvironmentRecord(run_dir),

@@ -68,6 +68,8 @@ class FitSummary(Callback):
             match = BEST_PATTERN.match(best_path.name)
             epoch = f" at epoch {int(match.group(1))} (0-based, as in metrics.csv)" if match else ""
             lines.append(f"  best {best.monitor} {float(best.best_model_score):.4f}{epoch}: {_shown(best_path)}")
+        elif best is None:  # --data.val_size 0
+            lines.append("  trained without validation: the last state is the final model (--ckpt_path best finds it)")
         else:
             lines.append("  no validation ran, so there is no best checkpoint")
         if last is not None and last.is_file():

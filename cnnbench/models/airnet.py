@@ -29,22 +29,26 @@ class ScaledLinear(nn.Linear):
         return super().forward(x) * self.scale
 
 
-def batch_norm(channels: int, affine_weight: bool) -> nn.BatchNorm2d:
-    """BatchNorm whose scale is fixed at 1 unless ``affine_weight``: airbench trains only the shift."""
-    norm = nn.BatchNorm2d(channels)
+def batch_norm(channels: int, affine_weight: bool, momentum: float) -> nn.BatchNorm2d:
+    """BatchNorm whose scale is fixed at 1 unless ``affine_weight``: airbench trains only the shift.
+
+    A run of a few hundred steps wants running statistics that follow the weights closely: a high ``momentum``
+    (torch's convention: the weight of the newest batch).
+    """
+    norm = nn.BatchNorm2d(channels, eps=1e-12, momentum=momentum)
     norm.weight.requires_grad_(affine_weight)
     return norm
 
 
-def conv_group(in_channels: int, out_channels: int, affine_weight: bool) -> nn.Sequential:
+def conv_group(in_channels: int, out_channels: int, affine_weight: bool, momentum: float) -> nn.Sequential:
     """conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU, convolutions bias-free and dirac-initialized."""
     first = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
     second = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
     for conv in (first, second):
         dirac_init(conv)
     return nn.Sequential(
-        first, nn.MaxPool2d(2), batch_norm(out_channels, affine_weight), nn.GELU(),
-        second, batch_norm(out_channels, affine_weight), nn.GELU(),
+        first, nn.MaxPool2d(2), batch_norm(out_channels, affine_weight, momentum), nn.GELU(),
+        second, batch_norm(out_channels, affine_weight, momentum), nn.GELU(),
     )  # fmt: skip
 
 
@@ -66,6 +70,7 @@ def airnet(
     widths: tuple[int, int, int] = (64, 256, 256),
     logit_scale: float = 1 / 9,
     bn_weight: bool = False,
+    bn_momentum: float = 0.4,
 ) -> nn.Module:
     """AirNet: a frozen 2x2 whitening layer (2 * 4 * ``in_channels`` filters), three conv groups, max-pool, linear."""
     whiten_width = 2 * in_channels * 4
@@ -74,7 +79,7 @@ def airnet(
     layers: list[nn.Module] = [whiten, nn.GELU()]
     channels = whiten_width
     for width in widths:
-        layers.append(conv_group(channels, width, bn_weight))
+        layers.append(conv_group(channels, width, bn_weight, bn_momentum))
         channels = width
     # 31x31 after the unpadded 2x2 whitening: 15, 7, 3 after the three pools; the last max-pool takes all of it.
     layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
@@ -99,6 +104,7 @@ class AirNet(ImageClassifier):
         widths: Channels of the three conv groups.
         logit_scale: Multiplier of the logits.
         bn_weight: Train BatchNorm's scale too (airbench keeps it at 1).
+        bn_momentum: BatchNorm's running-statistics momentum (torch's convention).
         whiten_images: Training images whose 2x2 patches set the whitening layer when a fit starts from scratch
             (0 keeps the random initialization; a resumed fit keeps the checkpoint's).
     """
@@ -110,12 +116,13 @@ class AirNet(ImageClassifier):
         widths: tuple[int, int, int] = (64, 256, 256),
         logit_scale: float = 1 / 9,
         bn_weight: bool = False,
+        bn_momentum: float = 0.4,
         whiten_images: int = 5000,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.model_name = "airnet"
-        options = {"widths": widths, "logit_scale": logit_scale, "bn_weight": bn_weight}
+        options = {"widths": widths, "logit_scale": logit_scale, "bn_weight": bn_weight, "bn_momentum": bn_momentum}
         self.backbone = create_model(self.model_name, **options, **self.backbone_kwargs)
 
     def on_fit_start(self) -> None:

@@ -8,8 +8,9 @@ horizontal flip) from the real files in ``--data-dir``:
 - ``per-image``: ``ImageDataModule(fast=False)``: cnnbench's uint8-tensor dataset with per-image v2 transforms.
 
 Each path is timed ``--repeats`` times over ``--batches`` batches after a warm-up; medians are reported, side by
-side from one run. Prints a table, then one JSON line (``fast_img_s``, ``torchvision_img_s``: the better of its
-worker settings, ``ratio``).
+side from one run. Every path ends with its batch on the training device (the torchvision and per-image paths
+copy from pinned memory without blocking), and on a GPU each clock is read after a synchronize. Prints a table, then
+one JSON line (``fast_img_s``, ``torchvision_img_s``: the better of its worker settings, ``ratio``).
 
     python benchmarks/data_throughput.py --data-dir ../shared/data
     python benchmarks/data_throughput.py --data-dir ../shared/data --quick
@@ -37,6 +38,7 @@ def timed(make_batches: Callable[[], Iterator], batches: int, repeats: int, sync
     rates = []
     for attempt in range(repeats + 1):
         iterator = make_batches()
+        sync()
         start = time.perf_counter()
         for _ in range(batches):
             next(iterator)
@@ -74,16 +76,22 @@ def main() -> None:
         transforms.Normalize(fast.mean, fast.std),
     ])  # fmt: skip
     cifar = torchvision.datasets.CIFAR10(args.data_dir, train=True, transform=blog, download=False)
+
+    def on_device(loader: torch.utils.data.DataLoader) -> Iterator:
+        """The loader's batches on the training device, as a training loop receives them (pinned, non-blocking)."""
+        for images, labels in loader:
+            yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+    pin = device.type == "cuda"
     for workers in (0, 2):
-        loader = torch.utils.data.DataLoader(
-            cifar, batch_size=BATCH, shuffle=True, num_workers=workers, persistent_workers=workers > 0
-        )
-        results[f"torchvision_w{workers}"] = timed(lambda loader=loader: iter(loader), batches, args.repeats, sync)
+        loader = torch.utils.data.DataLoader(cifar, batch_size=BATCH, shuffle=True, num_workers=workers,
+                                             persistent_workers=workers > 0, pin_memory=pin)  # fmt: skip
+        results[f"torchvision_w{workers}"] = timed(lambda loader=loader: on_device(loader), batches, args.repeats, sync)
 
     per_image = ImageDataModule(data_dir=args.data_dir, batch_size=BATCH, num_workers=2, fast=False, download=False)
     per_image.setup("fit")
     loader = per_image.train_dataloader()
-    results["per_image_w2"] = timed(lambda: iter(loader), batches, args.repeats, sync)
+    results["per_image_w2"] = timed(lambda: on_device(loader), batches, args.repeats, sync)
 
     for name, img_s in results.items():
         print(f"{name:<16} {img_s:>12,.0f} img/s")

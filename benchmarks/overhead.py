@@ -6,9 +6,12 @@ fast data path's index batches, gathered and augmented by the data module's own 
 only train. The timed window is the same on both sides: from the end of the ``--warmup``-th step to the end of
 the last step. A third side, ``lightning_floor``, is Lightning's own loop with everything optional off (a bare
 LightningModule whose training_step only returns the loss; no callbacks, logger, progress bar or metrics): the
-best a Lightning codebase can do. Sides alternate, ``--repeats`` times; medians are reported. Prints a table, then
-one JSON line (``cnnbench_img_s``, ``raw_img_s``, ``ratio``, ``lightning_floor_img_s`` and ``floor_ratio`` of the
-first model; every model under ``models``).
+best a Lightning codebase can do. Sides are interleaved, ``--repeats`` times (each round in a rotated order, so no
+side always runs first or after the same one); medians, minima and maxima are reported, with the per-step time of
+each side in microseconds and cnnbench's extra time per step over the floor. On a GPU every clock is read after a
+``torch.cuda.synchronize()``, the plain loop copies with ``non_blocking`` and all sides run the cuDNN autotuner
+(as ``cnnbench fit`` does). Prints a table, then one JSON line (the first model's figures, every model under
+``models``; ``vs_floor`` is cnnbench's speed as a fraction of the floor's).
 
     python benchmarks/overhead.py --data-dir ../shared/data
     python benchmarks/overhead.py --data-dir ../shared/data --quick
@@ -32,16 +35,26 @@ from cnnbench.models import create_model
 from cnnbench.optim import WarmupDecayLR, param_groups
 
 
+def synchronize() -> None:
+    """Wait for the GPU's queued work, so that a clock read next counts it (no-op on the CPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 class StepClock(Callback):
-    """Time from the end of step ``warmup`` to the end of the last step."""
+    """Time from the end of step ``warmup`` to the end of the last step (``max_steps``), the device synchronized at
+    both ends only: a sync at every step would stall the GPU queue the loop keeps full."""
 
     def __init__(self, warmup: int) -> None:
         self.warmup, self.start, self.end, self.steps = warmup, 0.0, 0.0, 0
 
     def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
         if trainer.global_step == self.warmup:
+            synchronize()
             self.start = time.perf_counter()
-        self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
+        elif trainer.global_step == trainer.max_steps:
+            synchronize()
+            self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
 
 
 def cnnbench_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int, root: str) -> float:
@@ -82,6 +95,7 @@ def lightning_floor_img_s(name: str, data_dir: str, batch: int, steps: int, warm
     trainer = Trainer(
         max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[clock], accelerator="auto", devices=1,
+        benchmark=True,
     )  # fmt: skip
     trainer.fit(BareModule(name, steps), datamodule=data)
     return clock.steps * batch / (clock.end - clock.start)
@@ -89,6 +103,7 @@ def lightning_floor_img_s(name: str, data_dir: str, batch: int, steps: int, warm
 
 def raw_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int) -> float:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = True  # as cnnbench fit and the floor's Trainer(benchmark=True)
     data = ImageDataModule(data_dir=data_dir, batch_size=batch, fast=True, download=False)
     data.setup("fit")
     model = create_model(name, num_classes=10, in_channels=3, image_size=32).to(device)
@@ -99,7 +114,8 @@ def raw_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int) -> 
     step, start = 0, 0.0
     while step < steps:
         for index_batch in data.train_dataloader():
-            moved = index_batch._replace(indices=index_batch.indices.to(device), seeds=index_batch.seeds.to(device))
+            indices, seeds = (t.to(device, non_blocking=True) for t in (index_batch.indices, index_batch.seeds))
+            moved = index_batch._replace(indices=indices, seeds=seeds)
             images, labels = data.on_after_batch_transfer(moved, 0)
             loss = criterion(model(images), labels)
             optimizer.zero_grad(set_to_none=True)
@@ -108,14 +124,22 @@ def raw_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int) -> 
             scheduler.step()
             step += 1
             if step == warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
+                synchronize()
                 start = time.perf_counter()
             if step == steps:
                 break
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize()
     return (steps - warmup) * batch / (time.perf_counter() - start)
+
+
+SIDES = ("cnnbench", "lightning_floor", "raw")
+
+
+def summary(rates: list[float], batch: int) -> dict[str, float]:
+    """Median, min and max img/s of one side, and its median time per step in microseconds."""
+    median = statistics.median(rates)
+    return {"img_s": round(median), "min": round(min(rates)), "max": round(max(rates)),
+            "us_per_step": round(batch / median * 1e6, 1)}  # fmt: skip
 
 
 def main() -> None:
@@ -123,35 +147,47 @@ def main() -> None:
     parser.add_argument("models", nargs="*", default=["simple_cnn", "alexnet_cifar7"])
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=None, help="Steps per timing (default 100; 500 on a GPU).")
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="simple_cnn only, 40 steps, 5 repeats.")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="simple_cnn only, 40 steps, 3 repeats.")
     args = parser.parse_args()
-    models, steps = (["simple_cnn"], 40) if args.quick else (args.models, args.steps)
+    # A GPU step of a small model takes well under a millisecond: more steps keep each timing far above the
+    # clock's and the launch queue's granularity.
+    steps = args.steps or (500 if torch.cuda.is_available() else 100)
+    models, steps, repeats = (["simple_cnn"], 40, 3) if args.quick else (args.models, steps, args.repeats)
 
     results = []
     with tempfile.TemporaryDirectory() as root:
+        measure = {
+            "cnnbench": lambda name: cnnbench_img_s(name, args.data_dir, args.batch_size, steps, args.warmup, root),
+            "lightning_floor": lambda name: lightning_floor_img_s(name, args.data_dir, args.batch_size, steps,
+                                                                  args.warmup),
+            "raw": lambda name: raw_img_s(name, args.data_dir, args.batch_size, steps, args.warmup),
+        }  # fmt: skip
         for name in models:
-            ours, raw, floor = [], [], []
-            for _ in range(args.repeats):
-                ours.append(cnnbench_img_s(name, args.data_dir, args.batch_size, steps, args.warmup, root))
-                raw.append(raw_img_s(name, args.data_dir, args.batch_size, steps, args.warmup))
-                floor.append(lightning_floor_img_s(name, args.data_dir, args.batch_size, steps, args.warmup))
-            row = {
-                "model": name,
-                "cnnbench_img_s": round(statistics.median(ours)),
-                "raw_img_s": round(statistics.median(raw)),
-                "lightning_floor_img_s": round(statistics.median(floor)),
-            }
-            row["ratio"] = round(row["cnnbench_img_s"] / row["raw_img_s"], 3)
-            row["floor_ratio"] = round(row["lightning_floor_img_s"] / row["raw_img_s"], 3)
+            rates: dict[str, list[float]] = {side: [] for side in SIDES}
+            for round_ in range(repeats):
+                for k in range(len(SIDES)):
+                    side = SIDES[(round_ + k) % len(SIDES)]
+                    rates[side].append(measure[side](name))
+            row: dict[str, Any] = {"model": name, **{side: summary(rates[side], args.batch_size) for side in SIDES}}
+            ours, floor, raw = (row[side] for side in SIDES)
+            row["vs_floor"] = round(ours["img_s"] / floor["img_s"], 3)
+            row["vs_raw"] = round(ours["img_s"] / raw["img_s"], 3)
+            row["floor_vs_raw"] = round(floor["img_s"] / raw["img_s"], 3)
+            row["extra_us_per_step_vs_floor"] = round(ours["us_per_step"] - floor["us_per_step"], 1)
             results.append(row)
-            print(f"{name:<16} cnnbench {row['cnnbench_img_s']:>8,} img/s   plain loop {row['raw_img_s']:>8,} img/s   "
-                  f"ratio {row['ratio']:.3f}   bare Lightning {row['lightning_floor_img_s']:>8,} img/s   "
-                  f"ratio {row['floor_ratio']:.3f}", flush=True)  # fmt: skip
+            for side in SIDES:
+                r = row[side]
+                print(f"{name:<16} {side:<16} {r['img_s']:>8,} img/s (min {r['min']:,}, max {r['max']:,}) "
+                      f"{r['us_per_step']:>9,.1f} us/step", flush=True)  # fmt: skip
+            print(f"{name:<16} cnnbench / floor {row['vs_floor']:.3f}   cnnbench / plain loop {row['vs_raw']:.3f}   "
+                  f"floor / plain loop {row['floor_vs_raw']:.3f}   cnnbench's extra time per step over the floor "
+                  f"{row['extra_us_per_step_vs_floor']:,.1f} us", flush=True)  # fmt: skip
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
-    print(json.dumps({"device": device, "batch_size": args.batch_size, **results[0], "models": results}))
+    print(json.dumps({"device": device, "batch_size": args.batch_size, "steps": steps, "repeats": repeats,
+                      **results[0], "models": results}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from cnnbench import runs
 from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
-from cnnbench.compat import CheckpointOptionsHook
+from cnnbench.compat import CheckpointOptionsHook, skip_inherited_batch_hooks
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import CheckpointNotFoundError, user_error
 from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
@@ -161,7 +161,9 @@ class CnnbenchCLI(CheckpointOptionsHook):
         if torch.cuda.is_available() and str(given.get("precision") or "32").startswith("32"):
             # fp32 on tensor-core GPUs: choose the matmul precision (TF32 unless deterministic), never inherit it.
             torch.set_float32_matmul_precision("highest" if given.get("deterministic") else "high")
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        skip_inherited_batch_hooks(trainer.callbacks)  # Lightning's own too (model summary, ...)
+        return trainer
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -142,3 +142,19 @@ def test_curves_of_a_short_run_draw_without_warnings(tmp_path: Path) -> None:
         path = save_curves([_RunWithoutSteps()], tmp_path / "curves.png")
     with Image.open(path) as image:
         assert image.format == "PNG"
+
+
+def test_progress_bar_redraws_ten_times_a_second_and_at_each_epochs_last_batch(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    drawn: list[int] = []
+    draw = lambda self, trainer, module, outputs, batch, batch_idx: drawn.append(batch_idx)  # noqa: E731
+    monkeypatch.setattr(RichProgressBar, "on_train_batch_end", draw)
+    bar, trainer = RunProgressBar(), SimpleNamespace(num_training_batches=10)
+    clock = iter([0.0, 0.03, 0.06, 0.09, 0.12, 0.15, 0.18, 0.21, 0.24, 0.25])  # one batch every 30 ms, then 10 ms
+    bar._clock = lambda: next(clock)
+    for batch_idx in range(10):
+        bar.on_train_batch_end(trainer, None, None, None, batch_idx)
+    assert drawn == [0, 4, 8, 9]  # at 0, 0.12 and 0.24 s (0.1 s apart at least), and the epoch's last batch

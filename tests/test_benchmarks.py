@@ -1,0 +1,41 @@
+"""The benchmarks' timing on a GPU, checked on the CPU: clocks are read only after the device is synchronized."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str):  # noqa: ANN201
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_step_clock_synchronizes_before_each_of_its_two_readings(monkeypatch: pytest.MonkeyPatch) -> None:
+    overhead = load("overhead")
+    events: list[str] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: events.append("sync"))
+    clock_reads = iter(range(100))
+    monkeypatch.setattr(overhead.time, "perf_counter", lambda: events.append("clock") or float(next(clock_reads)))
+    clock = overhead.StepClock(warmup=2)
+    for step in range(1, 11):
+        clock.on_train_batch_end(SimpleNamespace(global_step=step, max_steps=10))
+    monkeypatch.setattr(overhead.time, "perf_counter", time.perf_counter)
+    assert events == ["sync", "clock", "sync", "clock"]  # at step 2 and at step 10, nowhere between
+    assert clock.steps == 8 and clock.end - clock.start == 1.0
+
+
+def test_overhead_summary_reports_median_spread_and_time_per_step() -> None:
+    overhead = load("overhead")
+    row = overhead.summary([1000.0, 1280.0, 640.0], batch=128)
+    assert row == {"img_s": 1000, "min": 640, "max": 1280, "us_per_step": 128000.0}

@@ -58,3 +58,20 @@ def test_report_refuses_runs_of_different_validation_splits(
     main(["report", str(root), f"--out={out}", "--figures=none", "--allow-mixed-data"])
     header, *rows = read_csv(out / "groups.csv")
     assert sorted(dict(zip(header, r, strict=True))["data"] for r in rows) == ["A", "B"]
+
+
+def test_a_run_without_validation_counts_its_epochs_and_its_compute_to_the_final_state(
+    cifar_dir: Path, tmp_path: Path
+) -> None:
+    root, out = tmp_path / "runs", tmp_path / "report"
+    args = [a for a in base_args(cifar_dir, root, "--trainer.max_epochs=3") if not a.startswith("--data.val_size")]
+    main(["fit", *args, "--data.val_size=0"])
+    main(["report", str(root), f"--out={out}", "--figures=none"])
+    header, row = read_csv(out / "comparison.csv")
+    assert dict(zip(header, row, strict=True))["epochs"] == "3"
+    header, row = read_csv(out / "groups.csv")
+    row = dict(zip(header, row, strict=True))
+    mflops = describe("simple_cnn", 3, 32, 10).mflops
+    # All 100 train images (no validation split), 3 epochs, 3x the forward FLOPs per image.
+    assert float(row["train PFLOPs to best"]) == pytest.approx(3 * mflops * 1e6 * 100 * 3 / 1e15, rel=0.01)
+    assert row["best val acc"] == ""

@@ -75,7 +75,8 @@ class RunRecord:
 
     @property
     def epochs(self) -> int:
-        return len(self.per_epoch("val/acc"))
+        """Epochs trained (validated ones, or for a run without validation the ones that ended)."""
+        return max(len(self.per_epoch("val/acc")), len(self.per_epoch("train/loss")))
 
     @property
     def best_val_acc(self) -> float | None:

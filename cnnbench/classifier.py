@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -17,7 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from cnnbench.compat import should_update_logs
 from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.metrics import PerImageMean
-from cnnbench.optim import Decay, WarmupDecayLR, param_groups
+from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
 
@@ -57,6 +56,10 @@ class ImageClassifier(LightningModule):
             after every optimizer step with this decay (e.g. 0.999; 0 turns it off). Validation, the best
             checkpoint, ``test``, ``predict`` and ``export`` then use the averaged weights; a resume continues
             both (``cnnbench.callbacks.ema``).
+        lookahead_decay: Lookahead: every ``lookahead_every`` steps pull the weights back toward a slow copy of
+            them, harder as training ends, and end on the slow copy (``cnnbench.callbacks.lookahead``; airbench:
+            0.95 ** 5 = 0.774 every 5 steps; 0 turns it off).
+        lookahead_every: Optimizer steps between lookahead pulls.
     """
 
     #: Registry names this class trains, each with the init arguments that select it (``--model resnet18``).
@@ -83,10 +86,15 @@ class ImageClassifier(LightningModule):
         flip_tta: bool = False,
         translate_tta: bool = False,
         ema_decay: float = 0.0,
+        lookahead_decay: float = 0.0,
+        lookahead_every: int = 5,
     ) -> None:
         super().__init__()
         if not 0.0 <= ema_decay < 1.0:
             raise CnnbenchError(f"--model.ema_decay must be in [0, 1) (0 turns the average off), got {ema_decay}")
+        if not (0.0 <= lookahead_decay < 1.0 and lookahead_every >= 1):
+            raise BadValueError(f"--model.lookahead_decay must be in [0, 1) (0: off) and --model.lookahead_every at "
+                                f"least 1, got {lookahead_decay} and {lookahead_every}")  # fmt: skip
         self.save_hyperparameters()
         self.backbone: nn.Module = nn.Identity()
         self.model_name = "identity"  # the registry name of the backbone; subclasses set both
@@ -119,12 +127,18 @@ class ImageClassifier(LightningModule):
         return {"num_classes": hp.num_classes, "in_channels": hp.in_channels, "image_size": hp.image_size}
 
     def configure_callbacks(self) -> list[Callback]:
-        # Only fit keeps an average: test, predict and export load the averaged weights a checkpoint holds.
-        if not self.hparams.ema_decay or self.trainer.state.fn != TrainerFn.FITTING:
+        # Only fit averages: test, predict and export load the weights a checkpoint holds.
+        hp = self.hparams
+        if self.trainer.state.fn != TrainerFn.FITTING:
             return []
-        from cnnbench.callbacks.ema import WeightEMA  # the callbacks package imports more than a model needs
+        # The callbacks package imports more than a model needs.
+        from cnnbench.callbacks.ema import WeightEMA
+        from cnnbench.callbacks.lookahead import Lookahead
 
-        return [WeightEMA(self.hparams.ema_decay)]
+        callbacks: list[Callback] = [WeightEMA(hp.ema_decay)] if hp.ema_decay else []
+        if hp.lookahead_decay:
+            callbacks.append(Lookahead(hp.lookahead_decay, hp.lookahead_every))
+        return callbacks
 
     def configure_model(self) -> None:
         if self.hparams.channels_last:
@@ -246,15 +260,8 @@ class ImageClassifier(LightningModule):
         else:
             optimizer = torch.optim.AdamW(groups, lr=hp.lr)
 
-        # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it). It spans
-        # --trainer.max_epochs when that is set: max_steps and max_time are stops a run may resume past, as after
-        # a crash, so they must not reshape the schedule (max_steps alone, with max_epochs -1, sizes it).
-        trainer = self.trainer
-        total_steps = int(trainer.estimated_stepping_batches)  # also makes Lightning count the batches
-        batches = trainer.num_training_batches  # infinite for a loader without a length: then no epochs to span
-        steps_per_epoch = math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) else 0
-        if trainer.max_epochs is not None and trainer.max_epochs > 0 and steps_per_epoch:
-            total_steps = trainer.max_epochs * steps_per_epoch
+        # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it).
+        total_steps, steps_per_epoch = schedule_steps(self.trainer)
         scheduler = WarmupDecayLR(
             optimizer,
             total_steps=total_steps,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from lightning.pytorch import Trainer
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
@@ -100,3 +101,17 @@ class WarmupDecayLR(LRScheduler):
         self._last_lr = self.lrs_at(self.last_epoch)
         for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
             group["lr"] = lr
+
+
+def schedule_steps(trainer: Trainer) -> tuple[int, int]:
+    """(optimizer steps the run's schedules span, optimizer steps per epoch; 0 without a sized loader).
+
+    The span is --trainer.max_epochs epochs when that is set: max_steps and max_time are stops a run may resume
+    past, as after a crash, so they must not reshape a schedule (max_steps alone, with max_epochs -1, sizes it).
+    """
+    total_steps = int(trainer.estimated_stepping_batches)  # also makes Lightning count the batches
+    batches = trainer.num_training_batches  # infinite for a loader without a length: then no epochs to span
+    steps_per_epoch = math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) else 0
+    if trainer.max_epochs is not None and trainer.max_epochs > 0 and steps_per_epoch:
+        total_steps = trainer.max_epochs * steps_per_epoch
+    return total_steps, steps_per_epoch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,13 +15,16 @@ from cnnbench.data.sampling import ResumableSampler
 from tests.helpers.runs import CnnbenchCLI, base_args, column, read_metrics
 
 DDP = ("--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu", "--ckpt_path=auto")
+RECORD = "--trainer.callbacks+=tests.helpers.callbacks.RecordLocalTrainAccuracy"
 
 
 @pytest.mark.slow
 def test_ddp_two_processes_train_checkpoint_once_and_resume(cifar_dir: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    records = tmp_path / "records"
+    records.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CNNBENCH_TEST_RECORDS": str(records)}
     for epochs in (2, 3):  # the second run resumes the first (auto) and extends it by one epoch
-        args = [a for a in base_args(cifar_dir, tmp_path, *DDP) if a != "--trainer.accelerator=cpu"]
+        args = [a for a in base_args(cifar_dir, tmp_path, *DDP, RECORD) if a != "--trainer.accelerator=cpu"]
         command = [sys.executable, "-m", "cnnbench", "fit", *args, f"--trainer.max_epochs={epochs}"]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -42,8 +46,14 @@ def test_ddp_two_processes_train_checkpoint_once_and_resume(cifar_dir: Path, tmp
     rows = read_metrics(run_dir)
     assert [step for step, _ in column(rows, "train/lr")] == list(range(9))  # no step lost or repeated
     assert len(column(rows, "val/acc")) == 3
-    # Epoch metrics are synced over both ranks: accuracy over 80 images is a multiple of 1/80.
-    assert all(abs(acc * 80 - round(acc * 80)) < 1e-4 for _, acc in column(rows, "train/acc"))
+    # Epoch metrics are synced over both ranks: train/acc is both ranks' correct images over their 80, recomputed
+    # from each rank's own counts (a rank's 40 alone would give another value unless both ranks scored alike).
+    local = [[json.loads(line) for line in (records / f"train_acc.rank{r}.jsonl").read_text().splitlines()]
+             for r in (0, 1)]  # fmt: skip
+    assert [[(e["epoch"], e["seen"]) for e in rank] for rank in local] == [[(0, 40), (1, 40), (2, 40)]] * 2
+    expected = [(r0["correct"] + r1["correct"]) / 80 for r0, r1 in zip(*local, strict=True)]
+    assert [acc for _, acc in column(rows, "train/acc")] == pytest.approx(expected, abs=1e-6)
+    assert any(r0["correct"] != r1["correct"] for r0, r1 in zip(*local, strict=True))  # the check can tell
     # The last validation (10 images per rank) equals one process validating the same weights on all 20 images:
     # a rank's own half would give another mean loss (and most likely another accuracy).
     single = CnnbenchCLI(

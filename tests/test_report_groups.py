@@ -8,13 +8,24 @@ from pathlib import Path
 
 import pytest
 import yaml
+from matplotlib.figure import Figure
 
 from cnnbench.models.summary import describe
 from tests.helpers.runs import CnnbenchCLI, base_args, main, read_csv, read_metrics
 
 
-def test_a_grid_over_three_seeds_is_one_report_row(cifar_dir: Path, tmp_path: Path) -> None:
+def test_a_grid_over_three_seeds_is_one_report_row(
+    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root, out = tmp_path / "runs", tmp_path / "report"
+    saved: dict[str, Figure] = {}  # the figures as the report drew them, by file name
+    save = Figure.savefig
+
+    def keep(fig: Figure, path: Path, **kwargs: object) -> None:
+        saved[Path(path).name] = fig
+        save(fig, path, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
     sweep = tmp_path / "seeds.yaml"
     sweep.write_text(yaml.safe_dump({
         "study": "seeds", "sampler": "grid", "space": {"seed_everything": {"grid": [0, 1, 2]}},
@@ -40,6 +51,14 @@ def test_a_grid_over_three_seeds_is_one_report_row(cifar_dir: Path, tmp_path: Pa
     pflops = [3 * mflops * 1e6 * 80 * (int(e) + 1) / 1e15 for e in best_epochs]
     assert float(row["train PFLOPs to best"]) == pytest.approx(statistics.fmean(pflops), rel=0.01)
     assert float(row["val acc / GFLOP"]) == pytest.approx(mean / (mflops / 1000), rel=0.01)
+    # The group's curve is the mean of its 3 runs' val/acc at each epoch, with one band around it.
+    acc_ax = saved["group_curves.png"].axes[0]
+    (line,) = acc_ax.get_lines()
+    assert line.get_label() == "simple_cnn cifar10 (n=3)" and len(acc_ax.collections) == 1
+    per_epoch = zip(
+        *[[float(r["val/acc"]) for r in read_metrics(d) if r.get("val/acc")] for d in run_dirs], strict=True
+    )
+    assert list(line.get_ydata()) == pytest.approx([statistics.fmean(accs) for accs in per_epoch])
     assert (out / "group_curves.png").stat().st_size > 0
     _, *per_run = read_csv(out / "comparison.csv")
     assert len(per_run) == 3  # the per-run table still lists each run

@@ -34,8 +34,9 @@ class PerImageMean(Metric):
 
     def update(self, batch_mean: Tensor, n: int) -> None:
         """Add a batch whose ``n`` images have mean ``batch_mean`` (a 0-dim tensor)."""
-        self.total += batch_mean.detach().to(self.total.dtype) * n
-        self.count += n
+        # In place: `self.total += ...` would also run nn.Module.__setattr__, which costs more than the addition.
+        self.total.add_(batch_mean.detach().to(self.total.dtype), alpha=n)
+        self.count.add_(n)
 
     def compute(self) -> Tensor:
         return self.total / self.count

@@ -28,7 +28,11 @@ CHECKPOINT_DIR = "checkpoints"  # the checkpoints' folder inside a run folder
 LAST_NAME = "last.ckpt"
 BEST_FILENAME = "best-epoch{epoch:03d}-acc{val/acc:.4f}"  # ModelCheckpoint's template for the best checkpoints
 BEST_PATTERN = re.compile(r"^best-epoch(\d+)-acc(\d+(?:\.\d+)?)\.ckpt$")
-RUN_CHOICES = frozenset({"num_classes", "in_channels", "image_size", "channels_last", "compile"})  # not adopted
+# Model options a checkpoint does not impose on a new command: shapes (from the data), how the model runs, and how
+# it is evaluated (test-time augmentation: `test --model.translate_tta false` compares a checkpoint without it).
+RUN_CHOICES = frozenset(
+    {"num_classes", "in_channels", "image_size", "channels_last", "compile", "flip_tta", "translate_tta"}
+)
 _RUN_ID_ENV = "CNNBENCH_RUN_ID"
 _SLURM_CLAIM = ".slurm-claim.json"
 
@@ -217,7 +221,8 @@ class CheckpointHparams:
         """The model options a run from this checkpoint takes over, and a line for each that differs from ``current``.
 
         The shape arguments come from the data module (and are checked against the checkpoint); how the model
-        runs (memory layout, compilation) is the new run's choice, not part of what was trained.
+        runs (memory layout, compilation) and is evaluated (TTA) is the new run's choice, not part of what was
+        trained.
         """
         adopted = {k: v for k, v in self.model.items() if k not in RUN_CHOICES}
         changed = [

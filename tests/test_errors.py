@@ -123,12 +123,14 @@ def test_resume_prints_the_options_the_checkpoint_sets(one_epoch, caplog: pytest
     data_dir, root, run_dir = one_epoch
     args = base_args(
         data_dir, root, "--trainer.max_epochs=2", "--model.label_smoothing=0.2", "--model.channels_last=true",
-        "--ckpt_path=last",
+        "--model.flip_tta=true", "--ckpt_path=last",
     )  # fmt: skip
     cli = CnnbenchCLI(args=["fit", *args])
     assert "sets the model options it was trained with: label_smoothing=0.0 (config: 0.2)" in caplog.text
     assert cli.model.hparams.label_smoothing == 0.0 and cli.trainer.current_epoch == 2 and cli.run_dir == run_dir
-    assert cli.model.hparams.channels_last  # how to run it stays this run's choice
+    # How to run and evaluate it stays this run's choice.
+    assert cli.model.hparams.channels_last and cli.model.hparams.flip_tta
+    assert "flip_tta" not in caplog.text
 
 
 def test_missing_checkpoint_file(cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -8,7 +8,8 @@ the last step. A third side, ``lightning_floor``, is Lightning's own loop with e
 LightningModule whose training_step only returns the loss; no callbacks, logger, progress bar or metrics): the
 best a Lightning codebase can do. Sides are interleaved, ``--repeats`` times (each round in a rotated order, so no
 side always runs first or after the same one); medians, minima and maxima are reported, with the per-step time of
-each side in microseconds and cnnbench's extra time per step over the floor. On a GPU every clock is read after a
+each side in microseconds and cnnbench's extra time per step over the floor. The window ends before cnnbench saves
+the stop's checkpoint; the time of one save is reported apart (``checkpoint_ms``). On a GPU every clock is read after a
 ``torch.cuda.synchronize()``, the plain loop copies with ``non_blocking`` and all sides run the cuDNN autotuner
 (as ``cnnbench fit`` does). Prints a table, then one JSON line (the first model's figures, every model under
 ``models``; ``vs_floor`` is cnnbench's speed as a fraction of the floor's).
@@ -24,6 +25,7 @@ import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -65,9 +67,23 @@ def cnnbench_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int
     ]  # fmt: skip
     cli = CnnbenchCLI(args=args, run=False)
     clock = StepClock(warmup)
-    cli.trainer.callbacks.append(clock)
+    # First, so that it reads the clock at the last step before the checkpoint callbacks (which Lightning runs last)
+    # save the stop's last.ckpt: a save every epoch or 500 steps is not a per-step cost (see checkpoint_ms).
+    cli.trainer.callbacks.insert(0, clock)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    CHECKPOINT_MS.append(save_ms(cli.trainer, Path(root) / "probe.ckpt"))
     return clock.steps * batch / (clock.end - clock.start)
+
+
+CHECKPOINT_MS: list[float] = []  # cnnbench's checkpoint save times, one per cnnbench timing
+
+
+def save_ms(trainer: Trainer, path: Path) -> float:
+    """Milliseconds of one full checkpoint save, as cnnbench writes last.ckpt (atomically, through its CheckpointIO)."""
+    synchronize()
+    start = time.perf_counter()
+    trainer.save_checkpoint(path)
+    return (time.perf_counter() - start) * 1000
 
 
 class BareModule(LightningModule):
@@ -177,6 +193,7 @@ def main() -> None:
             row["vs_raw"] = round(ours["img_s"] / raw["img_s"], 3)
             row["floor_vs_raw"] = round(floor["img_s"] / raw["img_s"], 3)
             row["extra_us_per_step_vs_floor"] = round(ours["us_per_step"] - floor["us_per_step"], 1)
+            row["checkpoint_ms"] = round(statistics.median(CHECKPOINT_MS[-repeats:]), 1)
             results.append(row)
             for side in SIDES:
                 r = row[side]
@@ -184,7 +201,8 @@ def main() -> None:
                       f"{r['us_per_step']:>9,.1f} us/step", flush=True)  # fmt: skip
             print(f"{name:<16} cnnbench / floor {row['vs_floor']:.3f}   cnnbench / plain loop {row['vs_raw']:.3f}   "
                   f"floor / plain loop {row['floor_vs_raw']:.3f}   cnnbench's extra time per step over the floor "
-                  f"{row['extra_us_per_step_vs_floor']:,.1f} us", flush=True)  # fmt: skip
+                  f"{row['extra_us_per_step_vs_floor']:,.1f} us; a checkpoint save (each epoch end, every 500 "
+                  f"steps) {row['checkpoint_ms']:,.1f} ms", flush=True)  # fmt: skip
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     print(json.dumps({"device": device, "batch_size": args.batch_size, "steps": steps, "repeats": repeats,
                       **results[0], "models": results}))  # fmt: skip

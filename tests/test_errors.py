@@ -273,3 +273,13 @@ def test_unknown_model_name_says_how_to_list_the_models(
     line = fails(["fit", f"--model={given}"], capsys, cwd)
     assert f"--model {given} is no registered model{hint};" in line and "'cnnbench models' lists them" in line
     assert "resnet18" in line and "simple_cnn" in line and "expected null" not in line
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
+def test_an_evaluation_that_fails_on_missing_data_leaves_the_run_folder_as_it_was(
+    subcommand: str, one_epoch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    _, root, run_dir = one_epoch
+    args = base_args(tmp_path / "no-data", root, f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
+    line = fails([subcommand, *args], capsys, root)  # no empty <subcommand>-<time>/ folder left in the run
+    assert "not found in" in line

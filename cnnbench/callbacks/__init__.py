@@ -13,7 +13,7 @@ from cnnbench.callbacks.progress import RunProgressBar
 from cnnbench.callbacks.rng import RNGStateCheckpoint
 from cnnbench.callbacks.rng_stream import LoaderRNGIsolation
 from cnnbench.callbacks.run_config import SaveRunConfig
-from cnnbench.callbacks.summary import FitSummary
+from cnnbench.callbacks.summary import EmptyFolderCleanup, FitSummary
 from cnnbench.callbacks.test_figures import TestFigures
 from cnnbench.callbacks.throughput import EpochThroughput
 from cnnbench.runs import CHECKPOINT_DIR, CheckpointOptions
@@ -39,14 +39,16 @@ def run_callbacks(
             FitSummary(run_dir),
             EnvironmentRecord(run_dir),
         ]
+    cleanup = EmptyFolderCleanup(log_dir)
     if subcommand == "predict":
-        return [PredictionCSVWriter(log_dir / "predictions.csv", classes)]
+        return [cleanup, PredictionCSVWriter(log_dir / "predictions.csv", classes)]
     if subcommand == "test":
-        return [TestFigures(log_dir, classes)]
-    return []
+        return [cleanup, TestFigures(log_dir, classes)]
+    return [cleanup]
 
 
 __all__ = [
+    "EmptyFolderCleanup",
     "EnvironmentRecord",
     "DivergenceGuard",
     "EpochThroughput",

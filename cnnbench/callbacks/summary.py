@@ -24,6 +24,26 @@ def duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def remove_if_empty(folder: Path) -> bool:
+    """Remove ``folder`` if it exists and holds nothing; whether it did."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        return True
+    return False
+
+
+class EmptyFolderCleanup(Callback):
+    """Removes the log folder of a ``validate``/``test``/``predict`` that fails before writing into it (missing data
+    files, say), so a failed command leaves the run folder as it found it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if trainer.is_global_zero:
+            remove_if_empty(self.folder)
+
+
 class FitSummary(Callback):
     """Prints (on rank zero, to stdout) the summary of a fit that ends, also by a planned stop (not on a crash).
 
@@ -47,10 +67,8 @@ class FitSummary(Callback):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         # A fit that fails before writing anything (a value the data files refuse, such as --data.val_size above a
         # smaller train folder's size) leaves no empty run folder behind; a folder with any file in it is kept.
-        if trainer.is_global_zero and self.run_dir.is_dir() and not any(self.run_dir.iterdir()):
-            self.run_dir.rmdir()
-            if not any(self.run_dir.parent.iterdir()):
-                self.run_dir.parent.rmdir()
+        if trainer.is_global_zero and remove_if_empty(self.run_dir):
+            remove_if_empty(self.run_dir.parent)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         # Printed here, after the progress bar (added before this callback) has drawn its last frame and stopped.

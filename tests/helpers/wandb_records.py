@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2
 
 BLOCK, CHUNK_HEADER = 32768, 7
@@ -40,8 +42,35 @@ def records(path: Path) -> list[wandb_internal_pb2.Record]:
     return out
 
 
+def record_kinds(path: Path) -> set[str]:
+    """The kinds of record in the file so far; none while its last record is still half written."""
+    try:
+        return {r.WhichOneof("record_type") for r in records(path)}
+    except DecodeError:
+        return set()
+
+
+def settled(path: Path, timeout: float = 30.0) -> Path:
+    """``path`` once W&B's service has written it out: it holds the run record and its size has stopped changing.
+
+    ``finish()`` returns before the service's writer has always flushed the file (seen on a loaded machine).
+    """
+    deadline, size = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        now = path.stat().st_size
+        if now == size and "run" in record_kinds(path):
+            return path
+        size = now
+        time.sleep(0.5)
+    raise AssertionError(f"{path}: W&B did not finish writing the run within {timeout} s")
+
+
 def read_run(path: Path) -> dict[str, Any]:
-    """{"run": (name, id, group, tags), "config": {...}, "summary": {...}, "history": [...], "metrics": [...]}."""
+    """{"run": (name, id, group, tags), "config": {...}, "summary": {...}, "history": [...], "metrics": [...]}.
+
+    Waits for the file to settle first (``settled``).
+    """
+    settled(path)
     run: dict[str, Any] = {"config": {}, "summary": {}, "history": [], "metrics": []}
     for record in records(path):
         kind = record.WhichOneof("record_type")

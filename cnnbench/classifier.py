@@ -15,7 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
 from cnnbench.errors import BadValueError, CnnbenchError
-from cnnbench.metrics import PerImageMean
+from cnnbench.metrics import PerImageMean, RunningAccuracy
 from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
@@ -109,7 +109,7 @@ class ImageClassifier(LightningModule):
         top5 = min(5, num_classes)
         self.train_loss, self.val_loss, self.test_loss = (PerImageMean() for _ in range(3))
         accuracy = {"num_classes": num_classes, "average": "micro", "validate_args": False}
-        self.train_acc = MulticlassAccuracy(**accuracy)
+        self.train_acc = RunningAccuracy()  # the per-step one: a comparison and two additions
         self.val_acc = MulticlassAccuracy(**accuracy)
         self.val_acc_top5 = MulticlassAccuracy(top_k=top5, **accuracy)
         self.test_acc = MulticlassAccuracy(**accuracy)
@@ -151,9 +151,8 @@ class ImageClassifier(LightningModule):
         # With --trainer.precision 16-true or bf16-true the weights are half precision, but Lightning converts only
         # the loader's batch (the fast path's indices) and the fast path then makes float32 images; the model
         # summary's example_input_array is float32 too. Inputs follow the weights.
-        weight = next(self.backbone.parameters(), None)
-        if weight is not None and x.is_floating_point() and x.dtype != weight.dtype:
-            x = x.to(weight.dtype)
+        if x.is_floating_point() and x.dtype != self.dtype:  # Lightning keeps self.dtype as the weights' dtype
+            x = x.to(self.dtype)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
@@ -244,6 +243,13 @@ class ImageClassifier(LightningModule):
             batch_size = checkpoint.get("datamodule_hyper_parameters", {}).get("batch_size", 1)
             state["train_loss.total"] = state.pop("train_loss.mean_value") * batch_size
             state["train_loss.count"] = state.pop("train_loss.weight") * batch_size
+        if "train_acc.tp" in state:
+            # Written while the train accuracy was a (micro) MulticlassAccuracy: its true positives are the correct
+            # images, and its false negatives the wrong ones.
+            state["train_acc.correct"] = state.pop("train_acc.tp")
+            state["train_acc.count"] = state["train_acc.correct"] + state.pop("train_acc.fn")
+            state.pop("train_acc.fp", None)
+            state.pop("train_acc.tn", None)
         for key, value in self.state_dict().items():
             if key.startswith(("train_loss.", "train_acc.")):
                 state.setdefault(key, value)

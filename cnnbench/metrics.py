@@ -1,4 +1,4 @@
-"""Metrics torchmetrics has no sync-free form of."""
+"""Metrics torchmetrics has no sync-free or cheap-enough-per-step form of."""
 
 from __future__ import annotations
 
@@ -40,3 +40,32 @@ class PerImageMean(Metric):
 
     def compute(self) -> Tensor:
         return self.total / self.count
+
+
+class RunningAccuracy(Metric):
+    """Top-1 accuracy over every image of the epoch, from two counts kept on the device.
+
+    ``MulticlassAccuracy`` computes per-class statistics (and checks its inputs) at every update; a training step
+    needs only the number of correct images, one comparison and two in-place additions. Under DDP the counts are
+    added across ranks.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    correct: Tensor
+    count: Tensor
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("correct", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, labels: Tensor) -> None:
+        """Add a batch: ``logits`` (N, C) and the true class indices ``labels`` (N,)."""
+        self.correct.add_((logits.argmax(dim=1) == labels).sum())
+        self.count.add_(labels.numel())
+
+    def compute(self) -> Tensor:
+        return self.correct / self.count

@@ -6,6 +6,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import pytest
@@ -40,6 +41,22 @@ def mnist_dir(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     write_mnist(root)
     return root
+
+
+@pytest.fixture
+def saved_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The matplotlib figures saved during the test, by file name, as they were drawn (their axes can be read)."""
+    from matplotlib.figure import Figure
+
+    saved: dict[str, Any] = {}
+    save = Figure.savefig
+
+    def keep(fig: Figure, path: Path, **kwargs: object) -> None:
+        saved[Path(path).name] = fig
+        save(fig, path, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return saved
 
 
 @pytest.fixture(autouse=True)

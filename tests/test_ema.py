@@ -9,19 +9,13 @@ import torch
 from torch.nn import functional as F
 
 from cnnbench.export import export_checkpoint, load_classifier
-from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, main, read_metrics
+from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, assert_same_tensors, base_args, column, main, read_metrics
 
 EMA = ("--model.ema_decay=0.8", "--trainer.deterministic=true")
 
 
 def checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def assert_same_tensors(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> None:
-    assert expected.keys() == actual.keys()
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, actual[name]), name
 
 
 def test_validation_and_the_best_checkpoint_use_the_averaged_weights(cifar_dir: Path, tmp_path: Path) -> None:

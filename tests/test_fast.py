@@ -10,7 +10,7 @@ from torchvision.transforms import v2
 from cnnbench.data import ImageDataModule
 from cnnbench.data.fast import PAD, IndexBatch, crop_flip
 from cnnbench.data.sampling import ResumableSampler
-from tests.helpers.runs import CnnbenchCLI, base_args
+from tests.helpers.runs import assert_same_tensors, fit_straight_and_resumed
 
 
 def seed_for(dy: int, dx: int, flip: bool) -> int:
@@ -83,14 +83,11 @@ def test_fast_path_resumes_mid_epoch_to_the_same_weights(cifar_dir: Path, tmp_pa
         "--trainer.deterministic=true",
         "--checkpoint.last_every_n_steps=1",
     )
-    straight = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "a", "--trainer.max_steps=8", *common)])
-    CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "b", "--trainer.max_steps=3", *common)])
-    resumed = CnnbenchCLI(
-        args=["fit", *base_args(cifar_dir, tmp_path / "b", "--trainer.max_steps=8", "--ckpt_path=last", *common)]
+    straight, resumed = fit_straight_and_resumed(
+        cifar_dir, tmp_path, common, stop="--trainer.max_steps=3", end=["--trainer.max_steps=8"]
     )
     assert resumed.trainer.global_step == 8
-    for name, tensor in straight.model.state_dict().items():
-        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert_same_tensors(straight.model.state_dict(), resumed.model.state_dict())
 
 
 def test_fast_and_per_image_paths_give_the_same_training_batches(cifar_dir: Path) -> None:
@@ -186,11 +183,8 @@ def test_alternating_flip_resumes_mid_epoch_to_the_same_weights(cifar_dir: Path,
         "--trainer.deterministic=true",
         "--checkpoint.last_every_n_steps=1",
     )
-    straight = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "a", "--trainer.max_steps=13", *common)])
-    CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "b", "--trainer.max_steps=7", *common)])
-    resumed = CnnbenchCLI(
-        args=["fit", *base_args(cifar_dir, tmp_path / "b", "--trainer.max_steps=13", "--ckpt_path=last", *common)]
+    straight, resumed = fit_straight_and_resumed(
+        cifar_dir, tmp_path, common, stop="--trainer.max_steps=7", end=["--trainer.max_steps=13"]
     )
     assert resumed.trainer.global_step == 13  # 5 steps per epoch: stopped and resumed in epoch 1, ended in epoch 2
-    for name, tensor in straight.model.state_dict().items():
-        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert_same_tensors(straight.model.state_dict(), resumed.model.state_dict())

@@ -11,7 +11,7 @@ from lightning.pytorch import LightningModule
 from torch import nn
 
 from cnnbench.callbacks.lookahead import Lookahead
-from tests.helpers.runs import CnnbenchCLI, base_args
+from tests.helpers.runs import assert_same_tensors, fit_straight_and_resumed
 
 
 class _Net(LightningModule):
@@ -27,6 +27,7 @@ def test_every_few_steps_the_weights_become_the_slow_copy_moved_toward_them() ->
     trainer = SimpleNamespace(estimated_stepping_batches=total, num_training_batches=5, accumulate_grad_batches=1,
                               max_epochs=2, global_step=0)  # fmt: skip
     lookahead = Lookahead(decay, every=2)
+    lookahead.on_train_start(trainer, net)
     weight = net.backbone[0].weight
     slow = None
     for step in range(1, total + 1):
@@ -59,12 +60,9 @@ def test_lookahead_resumes_mid_epoch_to_the_same_weights_and_ends_on_the_slow_co
         "--checkpoint.last_every_n_steps=1",
         "--trainer.max_epochs=3",
     )
-    straight = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "a", *common)])
-    CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "b", "--trainer.max_steps=7", *common)])
-    resumed = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "b", "--ckpt_path=last", *common)])
+    straight, resumed = fit_straight_and_resumed(cifar_dir, tmp_path, common, stop="--trainer.max_steps=7")
     assert resumed.trainer.global_step == straight.trainer.global_step == 15
-    for name, tensor in straight.model.state_dict().items():
-        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert_same_tensors(straight.model.state_dict(), resumed.model.state_dict())
     (lookahead,) = [c for c in straight.trainer.callbacks if isinstance(c, Lookahead)]
     for name, slow in lookahead._slow.items():
         assert torch.equal(straight.model.backbone.state_dict()[name], slow), name

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from cnnbench.data import ImageDataModule
 from cnnbench.data.fast import IndexBatch
 from cnnbench.models.simple_cnn import SimpleCNN
-from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, base_args, main
+from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, assert_same_tensors, base_args, main
 
 
 def train_batches(cifar_dir: Path, epoch: int = 0, **options: float) -> list[tuple[IndexBatch, tuple]]:
@@ -116,10 +116,8 @@ def test_mid_epoch_resume_with_mixing_gives_the_uninterrupted_weights(cifar_dir:
     assert stopped.trainer.global_step == 7
     resumed = fit(tmp_path / "resumed", "--ckpt_path=last")
     assert resumed.trainer.global_step == 2 * STEPS_PER_EPOCH
-    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
-    assert expected.keys() == actual.keys()
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, actual[name]), name
+    expected = straight.model.state_dict()
+    assert_same_tensors(expected, resumed.model.state_dict())
     # Mixing is on: the trained weights are not those of an unmixed run.
     unmixed = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "plain", "--trainer.max_epochs=2")])
     assert not torch.equal(unmixed.model.state_dict()["backbone.0.weight"], expected["backbone.0.weight"])

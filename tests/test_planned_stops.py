@@ -18,7 +18,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping
 
 from tests.helpers.datasets import write_cifar10
-from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, read_metrics
+from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, assert_same_tensors, base_args, column, read_metrics
 
 EPOCHS = 3  # 15 steps
 STOP_STEP = 7  # epoch 1, after 2 of its 5 batches
@@ -105,9 +105,7 @@ def assert_same_run(resumed_dir: Path, expected_dir: Path, stop_step: int) -> No
     expected, actual = load(expected_dir), load(resumed_dir)
     assert actual["global_step"] == expected["global_step"] == EPOCHS * STEPS_PER_EPOCH
     assert actual["epoch"] == expected["epoch"]
-    assert expected["state_dict"].keys() == actual["state_dict"].keys()
-    for name, tensor in expected["state_dict"].items():
-        assert torch.equal(tensor, actual["state_dict"][name]), name
+    assert_same_tensors(expected["state_dict"], actual["state_dict"])
     resumed_rows, expected_rows = read_metrics(resumed_dir), read_metrics(expected_dir)
     for name in ("train/lr", "train/loss_step"):  # every step logged once, with the uninterrupted run's values
         assert column(resumed_rows, name) == column(expected_rows, name), name

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 from torch.nn import functional as F
+from torchmetrics.classification import MulticlassAccuracy
 
 import cnnbench.callbacks.throughput as throughput
 from cnnbench.data.fast import to_model_input
@@ -57,6 +58,30 @@ def test_a_checkpoint_of_the_unweighted_train_loss_resumes_its_running_mean() ->
     assert model.train_loss.compute().item() == pytest.approx(2.0)  # the running mean carries on
     model.train_loss.update(torch.tensor(4.0), 16)  # one more full batch weighs as much as each earlier one
     assert model.train_loss.compute().item() == pytest.approx(2.5)
+
+
+def test_the_running_train_accuracy_equals_torchmetrics_and_resumes_its_old_state() -> None:
+    """The train accuracy counts correct images (a small last batch weighs what it holds), as torchmetrics' micro
+    accuracy does; a checkpoint of that older metric's states carries on as the same running accuracy."""
+    generator = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(n, 10, generator=generator), torch.randint(0, 10, (n,), generator=generator))
+               for n in (16, 16, 5)]  # fmt: skip
+    reference = MulticlassAccuracy(num_classes=10, average="micro")
+    model = SimpleCNN()
+    for logits, labels in batches[:2]:
+        reference.update(logits, labels)
+        model.train_acc.update(logits, labels)
+    assert model.train_acc.compute().item() == pytest.approx(reference.compute().item())
+    old = {f"train_acc.{name}": getattr(reference, name).clone() for name in ("tp", "fp", "tn", "fn")}
+    state = {k: v for k, v in SimpleCNN().state_dict().items() if not k.startswith("train_acc.")} | old
+    resumed = SimpleCNN()
+    resumed.on_load_checkpoint({"state_dict": state})
+    resumed.load_state_dict(state)
+    logits, labels = batches[2]
+    reference.update(logits, labels)
+    resumed.train_acc.update(logits, labels)
+    assert resumed.train_acc.count.item() == 37
+    assert resumed.train_acc.compute().item() == pytest.approx(reference.compute().item())
 
 
 def test_throughput_waits_for_the_device_at_epoch_boundaries_only(

@@ -40,18 +40,10 @@ def test_test_writes_a_confusion_matrix_that_agrees_with_test_accuracy(two_runs)
 
 
 def test_report_compares_runs_in_a_table_curves_and_figures(
-    two_runs, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    two_runs, capsys: pytest.CaptureFixture, saved_figures: dict[str, Figure]
 ) -> None:
     data_dir, tmp_path, (simple, lenet, simple_test, lenet_test) = two_runs
     out = tmp_path / "report"
-    saved: dict[str, Figure] = {}  # the figures as the report drew them, by file name
-    save = Figure.savefig
-
-    def keep(fig: Figure, path: Path, **kwargs: object) -> None:
-        saved[Path(path).name] = fig
-        save(fig, path, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", keep)
     main(["report", str(simple.run_dir), str(lenet.run_dir), f"--out={out}", f"--data-dir={data_dir}"])
     header, *rows = read_csv(out / "comparison.csv")
     assert header[:9] == [
@@ -81,7 +73,7 @@ def test_report_compares_runs_in_a_table_curves_and_figures(
         with Image.open(out / png) as image:
             assert image.format == "PNG"
     # The curves: each run's train and val loss and accuracy per epoch and its LR per step, as its metrics.csv has them.
-    loss_ax, acc_ax, lr_ax = saved["curves.png"].axes
+    loss_ax, acc_ax, lr_ax = saved_figures["curves.png"].axes
     for run_index, cli in enumerate((simple, lenet)):
         rows, folder = read_metrics(cli.run_dir), f"{cli.run_dir.parent.name}/{cli.run_dir.name}"
         for ax, name in ((loss_ax, "train/loss"), (loss_ax, "val/loss"), (acc_ax, "train/acc"), (acc_ax, "val/acc")):

@@ -15,17 +15,9 @@ from tests.helpers.runs import CnnbenchCLI, base_args, main, read_csv, read_metr
 
 
 def test_a_grid_over_three_seeds_is_one_report_row(
-    cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cifar_dir: Path, tmp_path: Path, saved_figures: dict[str, Figure]
 ) -> None:
     root, out = tmp_path / "runs", tmp_path / "report"
-    saved: dict[str, Figure] = {}  # the figures as the report drew them, by file name
-    save = Figure.savefig
-
-    def keep(fig: Figure, path: Path, **kwargs: object) -> None:
-        saved[Path(path).name] = fig
-        save(fig, path, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", keep)
     sweep = tmp_path / "seeds.yaml"
     sweep.write_text(yaml.safe_dump({
         "study": "seeds", "sampler": "grid", "space": {"seed_everything": {"grid": [0, 1, 2]}},
@@ -52,7 +44,7 @@ def test_a_grid_over_three_seeds_is_one_report_row(
     assert float(row["train PFLOPs to best"]) == pytest.approx(statistics.fmean(pflops), rel=0.01)
     assert float(row["val acc / GFLOP"]) == pytest.approx(mean / (mflops / 1000), rel=0.01)
     # The group's curve is the mean of its 3 runs' val/acc at each epoch, with one band around it.
-    acc_ax = saved["group_curves.png"].axes[0]
+    acc_ax = saved_figures["group_curves.png"].axes[0]
     (line,) = acc_ax.get_lines()
     assert line.get_label() == "simple_cnn cifar10 (n=3)" and len(acc_ax.collections) == 1
     per_epoch = zip(

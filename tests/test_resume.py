@@ -14,7 +14,16 @@ import pytest
 import torch
 
 from cnnbench.checkpoint_io import WRITE_DELAY_ENV
-from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, expected_lr, read_metrics
+from tests.helpers.runs import (
+    STEPS_PER_EPOCH,
+    CnnbenchCLI,
+    assert_same_tensors,
+    base_args,
+    column,
+    expected_lr,
+    fit_straight_and_resumed,
+    read_metrics,
+)
 
 EPOCHS = 4  # 5 steps per epoch on the tiny data
 # Mid-epoch saves (every 2 steps) and dropout + augmentation, so that order, RNG and metric state all matter.
@@ -133,10 +142,7 @@ def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tm
     assert kills >= 3 and kills_mid_write >= 1
 
     resumed_dir = run_dir(root)  # one run folder: every resume continued it
-    expected, actual = weights(expected_dir / "checkpoints/last.ckpt"), weights(resumed_dir / "checkpoints/last.ckpt")
-    assert expected.keys() == actual.keys()
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, actual[name]), name
+    assert_same_tensors(weights(expected_dir / "checkpoints/last.ckpt"), weights(resumed_dir / "checkpoints/last.ckpt"))
     # The logged curves continue without a gap or a repeat, and equal the uninterrupted run's.
     for name in ("train/lr", "train/loss_step", "val/acc", "train/loss"):
         assert column(read_metrics(resumed_dir), name) == column(read_metrics(expected_dir), name), name
@@ -188,10 +194,7 @@ def test_mid_epoch_resume_in_process_gives_the_uninterrupted_weights(
     assert state["ImageDataModule"]["train_loader"] == {"epoch": 1, "batches": 2, "seed": 42}
     resumed = fit(tmp_path / "resumed", "--ckpt_path=last")
     assert resumed.run_dir == stopped.run_dir and resumed.trainer.global_step == 2 * STEPS_PER_EPOCH
-    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
-    assert expected.keys() == actual.keys()
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, actual[name]), name
+    assert_same_tensors(straight.model.state_dict(), resumed.model.state_dict())
 
 
 def test_train_batches_do_not_depend_on_worker_count(cifar_dir: Path) -> None:
@@ -271,16 +274,10 @@ def test_resume_from_last_with_more_epochs_continues_the_run(fitted) -> None:
 def test_resume_at_an_epoch_boundary_gives_the_uninterrupted_weights(cifar_dir: Path, tmp_path: Path) -> None:
     # Constant LR: the schedule does not depend on max_epochs, so both runs can be compared step for step.
     common = ("--model.lr_schedule=constant", "--model.warmup_epochs=0", "--trainer.deterministic=true")
-    straight = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path / "a", "--trainer.max_epochs=3", *common)])
-    root = tmp_path / "b"
-    CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2", *common)])
-    resumed = CnnbenchCLI(
-        args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=3", "--ckpt_path=last", *common)]
+    straight, resumed = fit_straight_and_resumed(
+        cifar_dir, tmp_path, common, stop="--trainer.max_epochs=2", end=["--trainer.max_epochs=3"]
     )
-    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
-    assert expected.keys() == actual.keys()
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, actual[name]), name
+    assert_same_tensors(straight.model.state_dict(), resumed.model.state_dict())
     # The epoch means start afresh after an epoch-end checkpoint (their running sums are in it).
     for metric in ("train/loss", "train/acc"):
         assert column(read_metrics(resumed.run_dir), metric) == column(read_metrics(straight.run_dir), metric)

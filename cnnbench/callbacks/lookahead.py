@@ -29,6 +29,7 @@ class Lookahead(Callback):
     def __init__(self, decay: float, every: int = 5) -> None:
         self.decay, self.every = decay, every
         self._slow: dict[str, Tensor] | None = None
+        self._total_steps = 0
 
     @property
     def state_key(self) -> str:
@@ -41,12 +42,14 @@ class Lookahead(Callback):
         network = getattr(pl_module, "backbone", pl_module)
         return {name: t for name, t in network.state_dict().items() if t.is_floating_point()}
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._total_steps, _ = schedule_steps(trainer)  # once: sizing it asks the loader, not a per-step cost
+
     @torch.no_grad()
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        step = trainer.global_step
-        total_steps, _ = schedule_steps(trainer)
+        step, total_steps = trainer.global_step, self._total_steps
         last = step >= total_steps
         if step % self.every and not last:
             return

@@ -22,6 +22,9 @@ class RunProgressBar(RichProgressBar):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Lightning's bar polls from a thread at refresh_rate (100/s by default): each wake-up takes the GIL from
+        # the training loop. It needs to wake no more often than the bar is redrawn.
+        kwargs.setdefault("refresh_rate", REDRAWS_PER_S)
         super().__init__(*args, **kwargs)
         self._last_drawn = float("-inf")
         self._clock = time.monotonic

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
+
+import torch
 
 from cnnbench.cli import CnnbenchCLI, main
 
@@ -15,9 +18,11 @@ __all__ = [
     "LR",
     "STEPS_PER_EPOCH",
     "CnnbenchCLI",
+    "assert_same_tensors",
     "base_args",
     "column",
     "expected_lr",
+    "fit_straight_and_resumed",
     "main",
     "read_csv",
     "read_metrics",
@@ -52,6 +57,24 @@ def base_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
         "--trainer.accelerator=cpu",
         *extra,
     ]
+
+
+def fit_straight_and_resumed(
+    data_dir: Path, root: Path, options: Sequence[str], stop: str, end: Sequence[str] = ()
+) -> tuple[CnnbenchCLI, CnnbenchCLI]:
+    """The same tiny run twice: straight through to ``end``, and stopped by ``stop`` (``--trainer.max_steps=3``, say)
+    then resumed from its last.ckpt to ``end``. The exact-resume tests compare what the two end with."""
+    straight = CnnbenchCLI(args=["fit", *base_args(data_dir, root / "straight", *end, *options)])
+    CnnbenchCLI(args=["fit", *base_args(data_dir, root / "resumed", stop, *options)])
+    resumed = CnnbenchCLI(args=["fit", *base_args(data_dir, root / "resumed", *end, "--ckpt_path=last", *options)])
+    return straight, resumed
+
+
+def assert_same_tensors(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> None:
+    """Bit-exact equality of two state dicts, naming the first tensor that differs."""
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        assert torch.equal(tensor, actual[name]), name
 
 
 def read_csv(path: Path) -> list[list[str]]:

@@ -25,8 +25,8 @@ class RecordLocalTrainAccuracy(Callback):
     counts of correct and seen images to ``$CNNBENCH_TEST_RECORDS/train_acc.rank<N>.jsonl``."""
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        state = pl_module.train_acc  # micro accuracy: true positives and false negatives summed over classes
-        record = {"epoch": trainer.current_epoch, "correct": int(state.tp), "seen": int(state.tp + state.fn)}
+        state = pl_module.train_acc  # this rank's running counts (compute() would add them across ranks)
+        record = {"epoch": trainer.current_epoch, "correct": int(state.correct), "seen": int(state.count)}
         path = Path(os.environ["CNNBENCH_TEST_RECORDS"]) / f"train_acc.rank{trainer.global_rank}.jsonl"
         with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from cnnbench.models.airnet import AirNet, whitening_weights
-from tests.helpers.runs import CnnbenchCLI, base_args
+from tests.helpers.runs import CnnbenchCLI, assert_same_tensors, base_args
 
 
 def patches_of(images: torch.Tensor) -> torch.Tensor:
@@ -56,3 +56,36 @@ def test_a_fit_sets_the_whitening_from_its_training_images_and_a_resume_keeps_it
     # Other training images (another split), yet the checkpoint's whitening stays: it is not set again.
     assert not torch.allclose(resumed.model.training_images(40), fit.model.training_images(40))
     assert torch.equal(resumed.model.backbone[0].weight.detach().cpu(), whiten)
+
+
+def test_without_dirac_or_whitening_the_layers_are_ordinary_trained_convolutions() -> None:
+    conv: nn.Conv2d = AirNet(dirac=False).backbone[2][0]
+    x = torch.randn(1, 24, 6, 6)
+    assert not torch.allclose(conv(x)[:, :24], x, atol=1e-2)
+    assert AirNet(whiten_images=0).backbone[0].weight.requires_grad  # trained, as any first layer
+
+
+def test_the_whitening_bias_stops_training_after_its_epochs_and_a_resumed_run_stops_it_alike(
+    cifar_dir: Path, tmp_path: Path
+) -> None:
+    run = ("--trainer.max_epochs=2", "--trainer.deterministic=true", "--checkpoint.last_every_n_steps=1")
+
+    def fit(root: str, *extra: str) -> CnnbenchCLI:
+        args = [a for a in base_args(cifar_dir, tmp_path / root, *run, *extra) if a != "--model=simple_cnn"]
+        return CnnbenchCLI(args=["fit", "--model=airnet", "--model.whiten_images=40", *args])
+
+    frozen = "--model.whiten_bias_epochs=1"  # 5 steps an epoch: frozen from step 5
+    straight = fit("straight", frozen)
+    stopped = fit("resumed", frozen, "--trainer.max_steps=7")
+    bias_at_7 = stopped.model.backbone[0].bias.detach().clone()
+    conv_at_7 = stopped.model.backbone[2][0].weight.detach().clone()
+    resumed = fit("resumed", frozen, "--ckpt_path=last")
+    assert resumed.trainer.global_step == 10
+    assert_same_tensors(straight.model.state_dict(), resumed.model.state_dict())
+    assert torch.equal(resumed.model.backbone[0].bias, bias_at_7)  # no update, no decay after step 5
+    assert not torch.equal(resumed.model.backbone[2][0].weight, conv_at_7)  # the rest trains on
+    initial = AirNet()
+    initial.init_whitening(straight.model.training_images(40))
+    assert not torch.allclose(bias_at_7, initial.backbone[0].bias)  # it trained in the first epoch
+    trained_on = fit("control")
+    assert not torch.allclose(trained_on.model.backbone[0].bias, bias_at_7)  # unfrozen, it moves on

@@ -13,9 +13,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.optim import Optimizer
 
 from cnnbench.classifier import ImageClassifier
+from cnnbench.errors import BadValueError
 from cnnbench.models.registry import create_model, register_model
+from cnnbench.optim import schedule_steps
 
 
 class ScaledLinear(nn.Linear):
@@ -40,12 +43,15 @@ def batch_norm(channels: int, affine_weight: bool, momentum: float) -> nn.BatchN
     return norm
 
 
-def conv_group(in_channels: int, out_channels: int, affine_weight: bool, momentum: float) -> nn.Sequential:
-    """conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU, convolutions bias-free and dirac-initialized."""
+def conv_group(
+    in_channels: int, out_channels: int, affine_weight: bool, momentum: float, dirac: bool = True
+) -> nn.Sequential:
+    """conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU, convolutions bias-free (and dirac-initialized)."""
     first = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
     second = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-    for conv in (first, second):
-        dirac_init(conv)
+    if dirac:
+        for conv in (first, second):
+            dirac_init(conv)
     return nn.Sequential(
         first, nn.MaxPool2d(2), batch_norm(out_channels, affine_weight, momentum), nn.GELU(),
         second, batch_norm(out_channels, affine_weight, momentum), nn.GELU(),
@@ -71,6 +77,7 @@ def airnet(
     logit_scale: float = 1 / 9,
     bn_weight: bool = False,
     bn_momentum: float = 0.4,
+    dirac: bool = True,
 ) -> nn.Module:
     """AirNet: a frozen 2x2 whitening layer (2 * 4 * ``in_channels`` filters), three conv groups, max-pool, linear."""
     whiten_width = 2 * in_channels * 4
@@ -79,7 +86,7 @@ def airnet(
     layers: list[nn.Module] = [whiten, nn.GELU()]
     channels = whiten_width
     for width in widths:
-        layers.append(conv_group(channels, width, bn_weight, bn_momentum))
+        layers.append(conv_group(channels, width, bn_weight, bn_momentum, dirac))
         channels = width
     # 31x31 after the unpadded 2x2 whitening: 15, 7, 3 after the three pools; the last max-pool takes all of it.
     layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
@@ -106,7 +113,10 @@ class AirNet(ImageClassifier):
         bn_weight: Train BatchNorm's scale too (airbench keeps it at 1).
         bn_momentum: BatchNorm's running-statistics momentum (torch's convention).
         whiten_images: Training images whose 2x2 patches set the whitening layer when a fit starts from scratch
-            (0 keeps the random initialization; a resumed fit keeps the checkpoint's).
+            (a resumed fit keeps the checkpoint's). 0: no whitening, the first layer is an ordinary trained conv.
+        whiten_bias_epochs: Epochs after which the whitening layer's bias stops training (airbench: 3); None
+            trains it all run.
+        dirac: Dirac-initialize the convolutions (False: PyTorch's default init).
     """
 
     variants = {"airnet": {}}
@@ -118,17 +128,39 @@ class AirNet(ImageClassifier):
         bn_weight: bool = False,
         bn_momentum: float = 0.4,
         whiten_images: int = 5000,
+        whiten_bias_epochs: float | None = None,
+        dirac: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if whiten_images < 0 or (whiten_bias_epochs is not None and whiten_bias_epochs < 0):
+            raise BadValueError(
+                f"--model.whiten_images ({whiten_images}) and --model.whiten_bias_epochs ({whiten_bias_epochs}) "
+                "must be 0 or more"
+            )
         self.model_name = "airnet"
         options = {"widths": widths, "logit_scale": logit_scale, "bn_weight": bn_weight, "bn_momentum": bn_momentum}
-        self.backbone = create_model(self.model_name, **options, **self.backbone_kwargs)
+        self.backbone = create_model(self.model_name, **options, dirac=dirac, **self.backbone_kwargs)
+        if whiten_images == 0:
+            self.backbone[0].weight.requires_grad_(True)
+        self._bias_frozen_at = 0  # the optimizer step at which the whitening bias stops training (0: never)
 
     def on_fit_start(self) -> None:
         # A fit from a checkpoint has the checkpoint's whitening layer (restored before this hook runs).
         if self.trainer.ckpt_path is None and self.hparams.whiten_images > 0:
             self.init_whitening(self.training_images(self.hparams.whiten_images))
+
+    def on_train_start(self) -> None:
+        epochs = self.hparams.whiten_bias_epochs
+        if epochs is not None:
+            self._bias_frozen_at = max(1, round(epochs * schedule_steps(self.trainer)[1]))
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        # The optimizer skips a parameter without a gradient: no update, no decay, its momentum left as it was.
+        # Dropping the gradient (not requires_grad) keeps DDP's gradient hooks as they were; decided by the step
+        # alone, so a resumed run freezes it at the same step.
+        if self._bias_frozen_at and self.trainer.global_step >= self._bias_frozen_at:
+            self.backbone[0].bias.grad = None
 
     def training_images(self, n: int) -> Tensor:
         """The first ``n`` training images as the model sees them (float, normalized), from cnnbench's data module."""

@@ -176,3 +176,21 @@ def test_only_damage_is_called_truncated_or_corrupt(one_epoch, monkeypatch: pyte
         load_checkpoint_file(last)  # an intact file that cannot be restored here
     assert "deserialize object on a CUDA device" in str(error.value)
     assert "truncated or corrupt" not in str(error.value)
+
+
+def test_a_resume_that_redoes_a_saved_epoch_end_keeps_one_best_checkpoint(cifar_dir: Path, tmp_path: Path) -> None:
+    """Killed after the epoch end's best checkpoint and before its last.ckpt, a run resumes from the earlier
+    last.ckpt and saves that epoch's best again: the same file, not a second copy."""
+
+    def fit(*extra: str) -> CnnbenchCLI:
+        return CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path, "--checkpoint.last_every_n_steps=1", *extra)])
+
+    stopped = fit("--trainer.max_steps=3")
+    checkpoints = stopped.run_dir / "checkpoints"
+    mid_epoch = (checkpoints / "last.ckpt").read_bytes()
+    fit("--trainer.max_epochs=1", "--ckpt_path=last")
+    (best,) = checkpoints.glob("best-*.ckpt")
+    (checkpoints / "last.ckpt").write_bytes(mid_epoch)  # as if killed before the epoch end's last.ckpt was written
+    resumed = fit("--trainer.max_epochs=1", "--ckpt_path=last")
+    assert resumed.run_dir == stopped.run_dir and resumed.trainer.global_step == 5
+    assert [p.name for p in checkpoints.glob("best-*.ckpt")] == [best.name]

@@ -38,6 +38,10 @@ def best_checkpoint(dirpath: Path, save_top_k: int = 1) -> ModelCheckpoint:
         monitor="val/acc",
         mode="max",
         save_top_k=save_top_k,
+        # A run killed after saving a best checkpoint and before its last.ckpt resumes from an earlier state and
+        # saves the same epoch's best again: it replaces the file (a "-v1" copy would be left behind, unseen by
+        # --ckpt_path best and never pruned).
+        enable_version_counter=False,
     )
 
 

@@ -1,7 +1,10 @@
 """Lightning's cost: training images/s of ``cnnbench fit`` against a plain PyTorch loop doing the same work.
 
-Both sides train the same model with the same optimizer and per-step LR schedule, batch size and data: the
-fast data path's index batches, gathered and augmented by the data module's own ``on_after_batch_transfer``.
+Both sides train the same model with the same seed, optimizer, per-step LR schedule (cnnbench's defaults: one
+warmup epoch, a cosine decay over ``MAX_EPOCHS`` epochs), batch size and data: the fast data path's index batches,
+gathered and augmented by the data module's own ``on_after_batch_transfer``. Same values matter, not only same
+shapes: a CPU's kernel time depends on the data (max-pooling and ReLU branch on it), so a side whose weights took
+another path runs at another speed.
 ``cnnbench`` runs as a user runs it (progress bar, CSV logger, checkpoints), with validation off so both sides
 only train. The timed window is the same on both sides: from the end of the ``--warmup``-th step to the end of
 the last step. A third side, ``lightning_floor``, is Lightning's own loop with everything optional off (a bare
@@ -29,12 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 
 from cnnbench.cli import CnnbenchCLI
 from cnnbench.data import ImageDataModule
 from cnnbench.models import create_model
-from cnnbench.optim import WarmupDecayLR, param_groups
+from cnnbench.optim import WarmupDecayLR, param_groups, schedule_steps
+
+SEED = 42  # every side seeds its model and data alike
+MAX_EPOCHS = 10  # the schedule's span on every side (cnnbench fit's default); max_steps stops far earlier
+WARMUP_EPOCHS = 1  # cnnbench's default warmup
 
 
 def synchronize() -> None:
@@ -64,6 +71,7 @@ def cnnbench_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int
         f"--model={name}", f"--data.data_dir={data_dir}", "--data.fast=true", f"--data.batch_size={batch}",
         "--data.download=false", f"--trainer.max_steps={steps}", "--trainer.limit_val_batches=0",
         "--trainer.num_sanity_val_steps=0", f"--trainer.default_root_dir={root}", "--trainer.accelerator=auto",
+        f"--trainer.max_epochs={MAX_EPOCHS}", f"--model.warmup_epochs={WARMUP_EPOCHS}", f"--seed_everything={SEED}",
     ]  # fmt: skip
     cli = CnnbenchCLI(args=args, run=False)
     clock = StepClock(warmup)
@@ -89,11 +97,10 @@ def save_ms(trainer: Trainer, path: Path) -> float:
 class BareModule(LightningModule):
     """The plain loop's work as a LightningModule: forward, loss, the same optimizer and per-step schedule."""
 
-    def __init__(self, name: str, total_steps: int) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
         self.model = create_model(name, num_classes=10, in_channels=3, image_size=32)
         self.criterion = torch.nn.CrossEntropyLoss()
-        self.total_steps = total_steps
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, labels = batch
@@ -101,30 +108,35 @@ class BareModule(LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.SGD(param_groups(self.model, 5e-4, False), lr=0.05, momentum=0.9, nesterov=True)
-        scheduler = WarmupDecayLR(optimizer, total_steps=self.total_steps, warmup_steps=self.total_steps // 10)
+        total_steps, steps_per_epoch = schedule_steps(self.trainer)
+        scheduler = WarmupDecayLR(optimizer, total_steps=total_steps, warmup_steps=WARMUP_EPOCHS * steps_per_epoch)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def lightning_floor_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int) -> float:
+    seed_everything(SEED, verbose=False)
     data = ImageDataModule(data_dir=data_dir, batch_size=batch, fast=True, download=False)
     clock = StepClock(warmup)
     trainer = Trainer(
         max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[clock], accelerator="auto", devices=1,
-        benchmark=True,
+        benchmark=True, max_epochs=MAX_EPOCHS,
     )  # fmt: skip
-    trainer.fit(BareModule(name, steps), datamodule=data)
+    trainer.fit(BareModule(name), datamodule=data)
     return clock.steps * batch / (clock.end - clock.start)
 
 
 def raw_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int) -> float:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True  # as cnnbench fit and the floor's Trainer(benchmark=True)
+    seed_everything(SEED, verbose=False)
     data = ImageDataModule(data_dir=data_dir, batch_size=batch, fast=True, download=False)
     data.setup("fit")
     model = create_model(name, num_classes=10, in_channels=3, image_size=32).to(device)
     optimizer = torch.optim.SGD(param_groups(model, 5e-4, False), lr=0.05, momentum=0.9, nesterov=True)
-    scheduler = WarmupDecayLR(optimizer, total_steps=steps, warmup_steps=steps // 10)
+    steps_per_epoch = len(data.train_dataloader())
+    scheduler = WarmupDecayLR(optimizer, total_steps=MAX_EPOCHS * steps_per_epoch,
+                              warmup_steps=WARMUP_EPOCHS * steps_per_epoch)  # fmt: skip
     criterion = torch.nn.CrossEntropyLoss()
     model.train()
     step, start = 0, 0.0

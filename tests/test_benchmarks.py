@@ -39,3 +39,28 @@ def test_overhead_summary_reports_median_spread_and_time_per_step() -> None:
     overhead = load("overhead")
     row = overhead.summary([1000.0, 1280.0, 640.0], batch=128)
     assert row == {"img_s": 1000, "min": 640, "max": 1280, "us_per_step": 128000.0}
+
+
+def test_overhead_floor_runs_cnnbench_default_lr_schedule() -> None:
+    """The floor must do cnnbench's work, value for value: a CPU's step time depends on the weights' path."""
+    from cnnbench.models.simple_cnn import SimpleCNN
+
+    overhead = load("overhead")
+    trainer = SimpleNamespace(estimated_stepping_batches=300, num_training_batches=352, accumulate_grad_batches=1,
+                              max_epochs=overhead.MAX_EPOCHS)  # fmt: skip
+
+    def lrs(module: torch.nn.Module) -> list[float]:
+        module.trainer = trainer  # the schedule reads only these sizes from its trainer
+        config = module.configure_optimizers()
+        optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+        seen = []
+        for _ in range(overhead.MAX_EPOCHS * 352):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return seen
+
+    ours = lrs(SimpleCNN(warmup_epochs=overhead.WARMUP_EPOCHS))
+    floor = lrs(overhead.BareModule("simple_cnn"))
+    assert floor == ours
+    assert max(ours) == ours[352] and ours[0] < ours[100] < ours[352] > ours[1000]  # one warmup epoch, then decay

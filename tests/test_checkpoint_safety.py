@@ -194,3 +194,17 @@ def test_a_resume_that_redoes_a_saved_epoch_end_keeps_one_best_checkpoint(cifar_
     resumed = fit("--trainer.max_epochs=1", "--ckpt_path=last")
     assert resumed.run_dir == stopped.run_dir and resumed.trainer.global_step == 5
     assert [p.name for p in checkpoints.glob("best-*.ckpt")] == [best.name]
+
+
+def test_best_checkpoint_drops_a_per_batch_hook_that_has_nothing_to_do(tmp_path: Path) -> None:
+    """Its batch-end hook only looks for step and time triggers: dropped while the checkpoint has neither (if a
+    trigger is ever added to best_checkpoint, this fails and the hook must stay)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from cnnbench.callbacks.checkpoints import best_checkpoint
+
+    checkpoint = best_checkpoint(tmp_path)
+    assert checkpoint.on_train_batch_end is None and not callable(checkpoint.on_train_batch_end)
+    assert checkpoint._every_n_train_steps == 0 and checkpoint._train_time_interval is None
+    assert callable(ModelCheckpoint(dirpath=tmp_path).on_train_batch_end)  # only cnnbench's best one
+    assert callable(checkpoint.on_validation_end) and callable(checkpoint.on_train_epoch_end)  # where it saves

@@ -32,6 +32,7 @@ class EpochThroughput(Callback):
         self._start: float | None = None
         self._train_end: float | None = None
         self._images = 0
+        self._world_size = 1
 
     def _clock(self, trainer: Trainer) -> float:
         synchronize(trainer.strategy.root_device)
@@ -40,6 +41,7 @@ class EpochThroughput(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # A run resumed mid-epoch gets no on_train_epoch_start for that epoch: its first batch starts the timing.
         self._start = None
+        self._world_size = trainer.world_size  # fixed for the fit; Lightning's property walks the strategy per call
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._begin(trainer)
@@ -55,7 +57,7 @@ class EpochThroughput(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        self._images += len(batch[-1]) * trainer.world_size
+        self._images += len(batch[-1]) * self._world_size
         if _last_training_batch(trainer, batch_idx):
             self._train_end = self._clock(trainer)
 

@@ -15,7 +15,9 @@ each side in microseconds and cnnbench's extra time per step over the floor. The
 the stop's checkpoint; the time of one save is reported apart (``checkpoint_ms``). On a GPU every clock is read after a
 ``torch.cuda.synchronize()``, the plain loop copies with ``non_blocking`` and all sides run the cuDNN autotuner
 (as ``cnnbench fit`` does). Prints a table, then one JSON line (the first model's figures, every model under
-``models``; ``vs_floor`` is cnnbench's speed as a fraction of the floor's).
+``models``; ``vs_floor`` is cnnbench's speed as a fraction of the floor's, the ratio of the medians;
+``vs_floor_per_round`` is the median, minimum and maximum of the rounds' own ratios: each round times the sides
+minutes apart at most, so its ratio is spared most of a shared machine's drift between rounds).
 
     python benchmarks/overhead.py --data-dir ../shared/data
     python benchmarks/overhead.py --data-dir ../shared/data --quick
@@ -170,6 +172,11 @@ def summary(rates: list[float], batch: int) -> dict[str, float]:
             "us_per_step": round(batch / median * 1e6, 1)}  # fmt: skip
 
 
+def summary_ratio(ratios: list[float]) -> dict[str, float]:
+    """Median, min and max of per-round ratios."""
+    return {"median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3), "max": round(max(ratios), 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", default=["simple_cnn", "alexnet_cifar7"])
@@ -202,6 +209,8 @@ def main() -> None:
             row: dict[str, Any] = {"model": name, **{side: summary(rates[side], args.batch_size) for side in SIDES}}
             ours, floor, raw = (row[side] for side in SIDES)
             row["vs_floor"] = round(ours["img_s"] / floor["img_s"], 3)
+            pairs = zip(rates["cnnbench"], rates["lightning_floor"], strict=True)
+            row["vs_floor_per_round"] = summary_ratio([ours_rate / floor_rate for ours_rate, floor_rate in pairs])
             row["vs_raw"] = round(ours["img_s"] / raw["img_s"], 3)
             row["floor_vs_raw"] = round(floor["img_s"] / raw["img_s"], 3)
             row["extra_us_per_step_vs_floor"] = round(ours["us_per_step"] - floor["us_per_step"], 1)
@@ -211,6 +220,9 @@ def main() -> None:
                 r = row[side]
                 print(f"{name:<16} {side:<16} {r['img_s']:>8,} img/s (min {r['min']:,}, max {r['max']:,}) "
                       f"{r['us_per_step']:>9,.1f} us/step", flush=True)  # fmt: skip
+            per_round = row["vs_floor_per_round"]
+            print(f"{name:<16} cnnbench / floor per round: median {per_round['median']:.3f} "
+                  f"(min {per_round['min']:.3f}, max {per_round['max']:.3f})", flush=True)  # fmt: skip
             print(f"{name:<16} cnnbench / floor {row['vs_floor']:.3f}   cnnbench / plain loop {row['vs_raw']:.3f}   "
                   f"floor / plain loop {row['floor_vs_raw']:.3f}   cnnbench's extra time per step over the floor "
                   f"{row['extra_us_per_step_vs_floor']:,.1f} us; a checkpoint save (each epoch end, every 500 "

@@ -64,3 +64,8 @@ def test_overhead_floor_runs_cnnbench_default_lr_schedule() -> None:
     floor = lrs(overhead.BareModule("simple_cnn"))
     assert floor == ours
     assert max(ours) == ours[352] and ours[0] < ours[100] < ours[352] > ours[1000]  # one warmup epoch, then decay
+
+
+def test_overhead_per_round_ratio_summary() -> None:
+    overhead = load("overhead")
+    assert overhead.summary_ratio([0.95, 1.0, 0.9]) == {"median": 0.95, "min": 0.9, "max": 1.0}

@@ -68,14 +68,19 @@ class StepClock(Callback):
             self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
 
 
-def cnnbench_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int, root: str) -> float:
+def cnnbench_cli(name: str, data_dir: str, batch: int, steps: int, root: str) -> CnnbenchCLI:
+    """``cnnbench fit`` as a user runs it, training only (validation off), not started yet."""
     args = [
         f"--model={name}", f"--data.data_dir={data_dir}", "--data.fast=true", f"--data.batch_size={batch}",
         "--data.download=false", f"--trainer.max_steps={steps}", "--trainer.limit_val_batches=0",
         "--trainer.num_sanity_val_steps=0", f"--trainer.default_root_dir={root}", "--trainer.accelerator=auto",
         f"--trainer.max_epochs={MAX_EPOCHS}", f"--model.warmup_epochs={WARMUP_EPOCHS}", f"--seed_everything={SEED}",
     ]  # fmt: skip
-    cli = CnnbenchCLI(args=args, run=False)
+    return CnnbenchCLI(args=args, run=False)
+
+
+def cnnbench_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int, root: str) -> float:
+    cli = cnnbench_cli(name, data_dir, batch, steps, root)
     clock = StepClock(warmup)
     # First, so that it reads the clock at the last step before the checkpoint callbacks (which Lightning runs last)
     # save the stop's last.ckpt: a save every epoch or 500 steps is not a per-step cost (see checkpoint_ms).

@@ -69,3 +69,17 @@ def test_overhead_floor_runs_cnnbench_default_lr_schedule() -> None:
 def test_overhead_per_round_ratio_summary() -> None:
     overhead = load("overhead")
     assert overhead.summary_ratio([0.95, 1.0, 0.9]) == {"median": 0.95, "min": 0.9, "max": 1.0}
+
+
+def test_step_costs_counts_only_calls_inside_the_clock_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warmup calls (first-call set-up) and the stop's checkpoint save must not count as per-step costs."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # step_costs imports its sibling overhead.py, as run as a script
+    step_costs = load("step_costs")
+    clock = step_costs.StepClock(warmup=1)
+    costs: dict[str, float] = {"piece": 0.0}
+    piece = step_costs.timed(costs, "piece", lambda: time.sleep(0.01) or "done", clock)
+    assert piece() == "done" and costs["piece"] == 0.0  # before the window
+    clock.start = 1.0
+    assert piece() == "done" and costs["piece"] >= 0.01  # inside it
+    clock.end, counted = 2.0, costs["piece"]
+    assert piece() == "done" and costs["piece"] == counted  # after it

@@ -101,6 +101,14 @@ def save_ms(trainer: Trainer, path: Path) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def sgd_with_schedule(model: torch.nn.Module, steps_per_epoch: int) -> tuple[torch.optim.SGD, WarmupDecayLR]:
+    """cnnbench's default optimizer and per-step schedule, as the floor and the plain loop run them."""
+    optimizer = torch.optim.SGD(param_groups(model, 5e-4, False), lr=0.05, momentum=0.9, nesterov=True)
+    scheduler = WarmupDecayLR(optimizer, total_steps=MAX_EPOCHS * steps_per_epoch,
+                              warmup_steps=WARMUP_EPOCHS * steps_per_epoch)  # fmt: skip
+    return optimizer, scheduler
+
+
 class BareModule(LightningModule):
     """The plain loop's work as a LightningModule: forward, loss, the same optimizer and per-step schedule."""
 
@@ -114,9 +122,7 @@ class BareModule(LightningModule):
         return self.criterion(self.model(images), labels)
 
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.SGD(param_groups(self.model, 5e-4, False), lr=0.05, momentum=0.9, nesterov=True)
-        total_steps, steps_per_epoch = schedule_steps(self.trainer)
-        scheduler = WarmupDecayLR(optimizer, total_steps=total_steps, warmup_steps=WARMUP_EPOCHS * steps_per_epoch)
+        optimizer, scheduler = sgd_with_schedule(self.model, schedule_steps(self.trainer)[1])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
@@ -140,10 +146,7 @@ def raw_img_s(name: str, data_dir: str, batch: int, steps: int, warmup: int) -> 
     data = ImageDataModule(data_dir=data_dir, batch_size=batch, fast=True, download=False)
     data.setup("fit")
     model = create_model(name, num_classes=10, in_channels=3, image_size=32).to(device)
-    optimizer = torch.optim.SGD(param_groups(model, 5e-4, False), lr=0.05, momentum=0.9, nesterov=True)
-    steps_per_epoch = len(data.train_dataloader())
-    scheduler = WarmupDecayLR(optimizer, total_steps=MAX_EPOCHS * steps_per_epoch,
-                              warmup_steps=WARMUP_EPOCHS * steps_per_epoch)  # fmt: skip
+    optimizer, scheduler = sgd_with_schedule(model, len(data.train_dataloader()))
     criterion = torch.nn.CrossEntropyLoss()
     model.train()
     step, start = 0, 0.0

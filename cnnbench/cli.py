@@ -150,12 +150,13 @@ class CnnbenchCLI(CheckpointOptionsHook):
         if given.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RunProgressBar())  # before cnnbench's: it stops before the fit summary is printed
         callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data, options["checkpoint"])
-        # The report's group of this run, from the config as config.yaml has it (SaveRunConfig dumps it the same way).
-        group = run_group(self.run_dir, yaml.safe_load(self._parser(self.subcommand).dump(options, skip_none=False)))
+        # W&B's group is the report's: from the config as config.yaml has it (SaveRunConfig dumps it the same way).
+        dump = self._parser(self.subcommand).dump(options, skip_none=False) if options["wandb"].enabled else None
+        group = run_group(self.run_dir, yaml.safe_load(dump)) if dump else None
         wandb = wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(), type(self.model),
                              configs=[str(c) for c in _as_list(options.get("config"))], log_dir=self.log_dir,
                              group=group, job_type=subcommand)  # fmt: skip
-        if wandb and subcommand == "test":
+        if wandb and group and subcommand == "test":
             callbacks.append(FitRunSummary(wandb, self.run_dir, group))
         loggers = [RunCSVLogger(self.log_dir), *[x for x in _as_list(given.get("logger")) if isinstance(x, Logger)]]
         loggers += [wandb] if wandb else []

@@ -92,6 +92,11 @@ def test_report_baseline_pairs_by_seed_or_falls_back_to_welch(
     assert (welch["difference"], welch["95% CI"]) == ("+2.00", "[-7.07, +11.07]")
     assert welch["test"] == "Welch (df 4.0)" and welch["verdict"] == "within noise"
     assert "within noise" in capsys.readouterr().out
+    # A run folder of the baseline names its group too.
+    main(["report", str(root), f"--out={out}", "--figures=none", f"--baseline={root / 'lr0.1' / 'seed1'}"])
+    with open(out / "baseline.csv", newline="") as f:
+        assert {row["group"] for row in csv.DictReader(f)} == set(names[1:])
+    capsys.readouterr()
 
     with pytest.raises(SystemExit) as exit_info:
         main(["report", str(root), f"--out={out}", "--figures=none", "--baseline=cifar10-lenet5-0000"])

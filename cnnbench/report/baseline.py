@@ -7,6 +7,7 @@ seed's own luck cancels); otherwise Welch's t. An interval that contains 0 is "w
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from cnnbench.errors import CnnbenchError
 from cnnbench.report.groups import Group
@@ -21,11 +22,13 @@ METRICS: dict[str, Callable[[RunRecord], float | None]] = {
 
 
 def find_baseline(groups: Sequence[Group], name: str) -> Group:
+    """The group named ``name`` (the report's ``group`` column, W&B's group) or holding the run folder ``name``."""
     for group in groups:
-        if group.name == name:
+        if group.name == name or any(run.path.resolve() == Path(name).resolve() for run in group.runs):
             return group
     known = ", ".join(g.name for g in groups)
-    raise CnnbenchError(f"--baseline {name}: no such group among the runs given (groups: {known})")
+    raise CnnbenchError(f"--baseline {name}: no such group among the runs given, nor one of their run folders "
+                        f"(groups: {known})")
 
 
 def per_seed(group: Group, metric: Callable[[RunRecord], float | None]) -> dict[int, float] | list[float]:

@@ -71,9 +71,7 @@ def fake_run(folder: Path, lr: float, seed: int, best_val: float) -> None:
         writer.writerows(rows)
 
 
-def test_report_baseline_pairs_by_seed_or_falls_back_to_welch(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_report_baseline_pairs_by_seed_or_falls_back_to_welch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root, out = tmp_path / "runs", tmp_path / "report"
     for lr, values in ((0.1, BASELINE), (0.2, SAME_SEEDS), (0.3, OTHER_SEEDS)):
         for seed, acc in values.items():

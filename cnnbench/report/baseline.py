@@ -27,8 +27,9 @@ def find_baseline(groups: Sequence[Group], name: str) -> Group:
         if group.name == name or any(run.path.resolve() == Path(name).resolve() for run in group.runs):
             return group
     known = ", ".join(g.name for g in groups)
-    raise CnnbenchError(f"--baseline {name}: no such group among the runs given, nor one of their run folders "
-                        f"(groups: {known})")
+    raise CnnbenchError(
+        f"--baseline {name}: no such group among the runs given, nor one of their run folders (groups: {known})"
+    )
 
 
 def per_seed(group: Group, metric: Callable[[RunRecord], float | None]) -> dict[int, float] | list[float]:

@@ -69,9 +69,9 @@ def welch(baseline: Sequence[float], other: Sequence[float]) -> Difference | Non
     return Difference(diff, diff - half, diff + half, dof, "welch")
 
 
-def compare(baseline: Mapping[int, float] | Sequence[float], other: Mapping[int, float] | Sequence[float]) -> (
-    Difference | None
-):
+def compare(
+    baseline: Mapping[int, float] | Sequence[float], other: Mapping[int, float] | Sequence[float]
+) -> Difference | None:
     """Paired by seed when both are ``{seed: value}`` over the same seeds, Welch's otherwise (None: too few runs)."""
     if isinstance(baseline, Mapping) and isinstance(other, Mapping):
         if set(baseline) == set(other) and len(baseline) >= 2:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from jsonargparse import Namespace
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch import LightningDataModule, Trainer
@@ -30,6 +31,7 @@ from cnnbench.errors import CheckpointNotFoundError, user_error
 from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
 from cnnbench.models.variants import expand_model_short_names, model_name
 from cnnbench.parser import CnnbenchArgumentParser
+from cnnbench.wandb_run import FitRunSummary, run_group
 
 
 class CnnbenchCLI(CheckpointOptionsHook):
@@ -148,8 +150,14 @@ class CnnbenchCLI(CheckpointOptionsHook):
         if given.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RunProgressBar())  # before cnnbench's: it stops before the fit summary is printed
         callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data, options["checkpoint"])
+        # W&B's group is the report's: from the config as config.yaml has it (SaveRunConfig dumps it the same way).
+        dump = self._parser(self.subcommand).dump(options, skip_none=False) if options["wandb"].enabled else None
+        group = run_group(self.run_dir, yaml.safe_load(dump)) if dump else None
         wandb = wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(), type(self.model),
-                             configs=[str(c) for c in _as_list(options.get("config"))])  # fmt: skip
+                             configs=[str(c) for c in _as_list(options.get("config"))], log_dir=self.log_dir,
+                             group=group, job_type=subcommand)  # fmt: skip
+        if wandb and group and subcommand == "test":
+            callbacks.append(FitRunSummary(wandb, self.run_dir, group))
         loggers = [RunCSVLogger(self.log_dir), *[x for x in _as_list(given.get("logger")) if isinstance(x, Logger)]]
         loggers += [wandb] if wandb else []
         plugins = _as_list(given.get("plugins"))

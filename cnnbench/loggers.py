@@ -12,7 +12,6 @@ import importlib
 import inspect
 import json
 import os
-import re
 from argparse import Namespace
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ import yaml
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch import Tensor
+
+from cnnbench.wandb_run import plain_config, run_id
 
 
 class RunCSVLogger(Logger):
@@ -194,12 +195,15 @@ class WandbOptions:
 
 
 def wandb_logger(
-    options: WandbOptions, run_dir: Path, model: str, dataset: str, model_class: type, configs: Sequence[str] = ()
+    options: WandbOptions, run_dir: Path, model: str, dataset: str, model_class: type, configs: Sequence[str] = (),
+    log_dir: Path | None = None, group: str | None = None, job_type: str = "fit",
 ) -> WandbLogger | None:
     """The run's W&B logger, or None when W&B is off.
 
-    One W&B run per run folder: its id is derived from the folder, so a resumed run continues it. Tags: the
-    model, its family (the model file: ``resnet``), the dataset and each recipe (``recipe:cifar10/resnet18``).
+    One W&B run per run folder: its id is derived from the folder, so a resumed run continues it; a ``test`` (any
+    command logging into ``log_dir`` inside the run) is a run of its own (``cnnbench.wandb_run``). ``group`` is the
+    report's seed group, ``job_type`` the subcommand. Tags: the model, its family (the model file: ``resnet``), the
+    dataset and each recipe (``recipe:cifar10/resnet18``).
     """
     if not options.enabled:
         return None
@@ -215,11 +219,12 @@ def wandb_logger(
         log_model=log_model,
         project=options.project,
         entity=options.entity,
-        name=f"{model}-{dataset}-{run_dir.name.rsplit('-', 1)[-1]}",
-        id=re.sub(r"[^A-Za-z0-9_-]", "-", f"{run_dir.parent.name}-{run_dir.name}"),
+        name=f"{model}-{dataset}-{run_dir.name.rsplit('-', 1)[-1]}" + ("" if job_type == "fit" else f"-{job_type}"),
+        id=run_id(run_dir, log_dir or run_dir),
         resume="allow",
         save_dir=str(run_dir),
-        group=dataset,
+        group=group or dataset,
+        job_type=job_type,
         tags=list(dict.fromkeys([model, family, dataset, *recipes, *options.tags])),
     )
 
@@ -229,7 +234,7 @@ def log_run_config(loggers: Sequence[Logger], config: dict[str, Any], size: dict
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             run = logger.experiment
-            run.config.update({"cnnbench": config, **size}, allow_val_change=True)
+            run.config.update({**plain_config(config), **size}, allow_val_change=True)
             run.summary.update(size)
             run.define_metric("trainer/global_step")
             run.define_metric("*", step_metric="trainer/global_step", step_sync=True)

@@ -1,7 +1,8 @@
 """``cnnbench sweep SWEEP.yaml``: a study of ordinary ``fit`` runs on Optuna (the ``sweep`` extra).
 
 The study lives in an Optuna storage (default: SQLite in the study folder; any SQLAlchemy URL with
-``--storage``), so several workers, on one machine or many, run one study by starting the same command.
+``--storage``, or a journal file on a shared file system: ``--storage journal:PATH``), so several workers, on one
+machine or many, run one study by starting the same command.
 The worker that creates the study enqueues every trial the study is asked for (each grid point once);
 workers then claim waiting trials one at a time, which the database does atomically, so no trial runs
 twice and a study never runs more trials than asked. A worker that dies mid-trial stops its heartbeat:
@@ -24,7 +25,9 @@ from typing import Any
 
 import yaml
 
+from cnnbench import sweep_journal
 from cnnbench.errors import CnnbenchError
+from cnnbench.sweep_journal import fail_stale, is_journal, journal_storage
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
@@ -124,8 +127,14 @@ def best_value(run_dir: Path, metric: str, direction: str) -> float:
 
 
 def make_storage(url: str) -> Any:
-    """An RDB storage with heartbeats: a trial whose worker died is failed, and enqueued again, by the next worker."""
+    """An RDB storage with heartbeats: a trial whose worker died is failed, and enqueued again, by the next worker.
+
+    A journal file (``journal:PATH``, ``PATH.log``) gets the same from ``cnnbench.sweep_journal``.
+    """
     import optuna
+
+    if is_journal(url):
+        return journal_storage(url)
 
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
@@ -204,7 +213,7 @@ def claim(study: Any, storage: Any) -> Any | None:
 
 def _heartbeat(storage: Any, trial_id: int, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
-        storage.record_heartbeat(trial_id)
+        sweep_journal.beat(storage, trial_id)
 
 
 def run_trial(spec: SweepSpec, study: Any, storage: Any, trial: Any, study_dir: Path) -> None:
@@ -227,7 +236,7 @@ def run_trial(spec: SweepSpec, study: Any, storage: Any, trial: Any, study_dir: 
     trial_id = storage.get_trial_id_from_study_id_trial_number(
         storage.get_study_id_from_name(study.study_name), trial.number
     )
-    storage.record_heartbeat(trial_id)
+    sweep_journal.beat(storage, trial_id)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(storage, trial_id, stop), daemon=True)
     beat.start()
@@ -302,12 +311,14 @@ def sweep_command(args: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="cnnbench sweep", description=__doc__)
     parser.add_argument("sweep", type=Path, help="Sweep file (see configs/sweeps/).")
     parser.add_argument("--trials", type=int, default=None, help="Trials of the study (overrides the file's).")
-    parser.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite:///<study folder>/study.db).")
+    parser.add_argument(
+        "--storage", default=None, help="SQLAlchemy URL (sqlite:///..., postgresql+psycopg2://...) or a journal file "
+        "on a shared file system (journal:PATH or PATH.log) (default: sqlite:///<study folder>/study.db).",
+    )  # fmt: skip
     options = parser.parse_args(args)
     spec = SweepSpec.read(options.sweep)
     try:
         import optuna
-        from optuna.storages import fail_stale_trials
     except ImportError as exc:
         raise CnnbenchError("cnnbench sweep needs Optuna: pip install 'cnnbench[sweep]'") from exc
     study_dir = _root(spec.args) / spec.study
@@ -317,8 +328,12 @@ def sweep_command(args: list[str]) -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = make_storage(options.storage or f"sqlite:///{study_dir.resolve() / 'study.db'}")
     study = open_study(spec, storage, options.trials)
-    fail_stale_trials(study)  # trials of workers that died: failed, and enqueued again
-    while (trial := claim(study, storage)) is not None:
+    # Trials of workers that died (a killed array task): failed and enqueued again, checked before every claim so
+    # that workers already running pick them up once their grace period is over.
+    while True:
+        fail_stale(study, storage, GRACE_S)
+        if (trial := claim(study, storage)) is None:
+            break
         run_trial(spec, study, storage, trial, study_dir)
     text = write_leaderboard(leaderboard(study, spec.direction), study_dir)
     print(f"\nstudy {spec.study} ({spec.metric}, {spec.direction}):\n{text}")

@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cnnbench.models.summary import describe
+from cnnbench.report.groups import group_key
 from tests.helpers.runs import CnnbenchCLI, base_args, column, read_metrics
 from tests.helpers.wandb_records import read_run
 
@@ -26,14 +28,15 @@ def test_offline_run_has_name_tags_full_config_size_and_best_val_summaries(
     (run_file,) = (cli.run_dir / "wandb").glob("offline-run-*/run-*.wandb")
     run = read_run(run_file)
     name, run_id, group, tags = run["run"]
-    assert re.fullmatch(r"simple_cnn-cifar10-[0-9a-f]{4}", name) and group == "cifar10"
+    assert re.fullmatch(r"simple_cnn-cifar10-[0-9a-f]{4}", name)
+    assert group == group_key(yaml.safe_load((cli.run_dir / "config.yaml").read_text()))  # the report's group
     assert run_id == f"cifar10-simple_cnn-{cli.run_dir.name}"  # from the run folder: a resume continues it
     # Model, family (the same name here, given once), dataset, the recipe config (not the logger's), the user's.
     assert tags == ["simple_cnn", "cifar10", "recipe:cifar10/simple_cnn", "baseline"]
 
-    config = run["config"]["cnnbench"]  # the whole resolved config, as config.yaml has it
+    config = run["config"]  # the whole resolved config, as config.yaml has it less its init_args levels
     assert config["model"]["class_path"] == "cnnbench.models.simple_cnn.SimpleCNN"
-    assert config["trainer"]["max_epochs"] == 3 and config["data"]["init_args"]["augment"] == "flip"
+    assert config["trainer"]["max_epochs"] == 3 and config["data"]["augment"] == "flip"
     info = describe("simple_cnn", 3, 32)
     assert run["config"]["model/params"] == run["summary"]["model/params"] == info.params == 36458
     assert run["config"]["model/mflops"] == pytest.approx(info.mflops, abs=0.01)
@@ -60,9 +63,9 @@ def test_test_logs_the_confusion_matrix_and_prediction_grid_to_wandb(
     cli = CnnbenchCLI(args=args)
     assert cli.trainer.loggers[-1]._log_model is False  # offline: no artifacts
     cli.trainer.loggers[-1].experiment.finish()
-    # The test logs into the training run's W&B id (offline: a second local folder with that id).
-    run_file = max(cli.run_dir.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.stat().st_mtime)
-    assert read_run(run_file)["run"][1] == f"cifar10-simple_cnn-{cli.run_dir.name}"
+    # The test is a W&B run of its own beside the training run's (tests/test_wandb_groups.py: its summary).
+    (run_file,) = cli.run_dir.glob("wandb/offline-run-*-test-*/run-*.wandb")
+    assert read_run(run_file)["run"][1] == f"cifar10-simple_cnn-{cli.run_dir.name}-{cli.log_dir.name}"
     logged = {key.rsplit("/", 1)[0] for row in read_run(run_file)["history"] for key in row if key.endswith("/_type")}
     logged |= {key for row in read_run(run_file)["history"] for key in row}
     assert {"test/acc", "test/confusion_matrix_table", "test/predictions"} <= logged

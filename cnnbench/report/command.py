@@ -18,7 +18,7 @@ from cnnbench.figures import (
     save_prediction_grid,
     write_confusion_csv,
 )
-from cnnbench.report import groups
+from cnnbench.report import baseline, groups
 from cnnbench.report.runs import RunRecord, fmt
 from cnnbench.runs import best_or_last
 
@@ -88,10 +88,15 @@ def report_command(args: list[str]) -> None:
         "--allow-mixed-data", action="store_true", help="Report runs of one dataset trained on different data "
         "files or validation splits (environment.json), each group marked with its data, instead of refusing.",
     )  # fmt: skip
+    parser.add_argument(
+        "--baseline", default=None, help="Group (the 'group' column) to compare every other group with: the "
+        "difference of their means and its 95%% interval, paired by seed when both ran the same seeds.",
+    )  # fmt: skip
     options = parser.parse_args(args)
     runs = [RunRecord.read(path) for path in groups.find_runs(options.runs)]
     labels = groups.check_same_data(runs, options.allow_mixed_data)
     seed_groups = groups.group_runs(runs, labels)
+    base = baseline.find_baseline(seed_groups, options.baseline) if options.baseline else None
     options.out.mkdir(parents=True, exist_ok=True)
 
     rows = table_rows(runs)
@@ -109,9 +114,17 @@ def report_command(args: list[str]) -> None:
         csv.writer(f).writerows([groups.GROUP_COLUMNS, *group_rows])
     written += [options.out / "groups.md", options.out / "groups.csv"]
     written.append(groups.save_group_curves(seed_groups, options.out / "group_curves.png"))
+    if base is not None:
+        diff_rows = baseline.baseline_rows(seed_groups, base)
+        (options.out / "baseline.md").write_text(baseline.markdown(diff_rows) + "\n")
+        with open(options.out / "baseline.csv", "w", newline="") as f:
+            csv.writer(f).writerows([baseline.COLUMNS, *diff_rows])
+        written += [options.out / "baseline.md", options.out / "baseline.csv"]
     if str(options.figures) != "none":
         figures_run = RunRecord.read(options.figures) if options.figures else runs[0]
         written += test_figures(figures_run, options.out, options.data_dir)
     print(markdown(rows))
     print("\nruns that differ only in their seed (mean ± std, 95% CI of the mean):\n" + groups.markdown(group_rows))
+    if base is not None:
+        print(f"\ndifference to the baseline {base.name} (percentage points, 95% CI):\n" + baseline.markdown(diff_rows))
     print("\nwrote " + ", ".join(str(p) for p in written))

@@ -6,6 +6,7 @@ files and the same validation split. Otherwise their numbers are not comparable 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -15,15 +16,13 @@ from pathlib import Path
 
 from cnnbench.errors import CnnbenchError
 from cnnbench.report.runs import RunRecord, fmt
+from cnnbench.report.stats import mean_std_ci
 
 # Options that name where or under which seed a run ran, not what it trained: runs differing only here are repeats.
 NOT_THE_RECIPE = (("seed_everything",), ("run_name",), ("ckpt_path",), ("config",), ("trainer", "default_root_dir"),
                   ("wandb", "tags"), ("data", "init_args", "data_dir"), ("data", "data_dir"))  # fmt: skip
-# Student's t, two-sided 95%, by degrees of freedom (n - 1); beyond the table the normal 1.96 is close enough.
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-       12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
 GROUP_COLUMNS = [
-    "model", "dataset", "n", "best val acc", "val 95% CI", "test acc", "test 95% CI", "params", "MFLOPs",
+    "group", "model", "dataset", "n", "best val acc", "val 95% CI", "test acc", "test 95% CI", "params", "MFLOPs",
     "s/epoch", "train s to best", "train PFLOPs to best", "val acc / GFLOP", "data",
 ]  # fmt: skip
 
@@ -49,9 +48,9 @@ def find_runs(paths: Sequence[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def recipe_key(run: RunRecord) -> str:
+def recipe_key(run: RunRecord | dict) -> str:
     """The run's config without the options that do not change what it trains (seed, folders, tags)."""
-    config = json.loads(json.dumps(run.config, default=str))
+    config = json.loads(json.dumps(run.config if isinstance(run, RunRecord) else run, default=str))
     for path in NOT_THE_RECIPE:
         node = config
         for key in path[:-1]:
@@ -59,6 +58,20 @@ def recipe_key(run: RunRecord) -> str:
         if isinstance(node, dict):
             node.pop(path[-1], None)
     return json.dumps(config, sort_keys=True)
+
+
+def group_key(config: dict) -> str:
+    """The short name of a run's seed group: ``<dataset>-<model>-<hash of its recipe_key>``.
+
+    The report's groups and the W&B group of every run (``fit``, its ``test``s, sweep trials) are this key, so one
+    recipe's seeds are one group in both.
+    """
+    from cnnbench.models.variants import model_name
+    from cnnbench.runs import dataset_name
+
+    digest = hashlib.sha256(recipe_key(config).encode()).hexdigest()[:10]
+    model = config["model"]
+    return f"{dataset_name(config['data'])}-{model_name(model['class_path'], model.get('init_args'))}-{digest}"
 
 
 def environment(run: RunRecord) -> dict | None:
@@ -99,19 +112,6 @@ def check_same_data(runs: Sequence[RunRecord], allow: bool) -> dict[Path, str]:
     return labels
 
 
-def mean_std_ci(values: Sequence[float]) -> tuple[float, float, float] | None:
-    """Mean, sample std and the half-width of the 95% confidence interval of the mean (t distribution)."""
-    if not values:
-        return None
-    n, mean = len(values), statistics.fmean(values)
-    if n == 1:
-        return mean, math.nan, math.nan
-    std = statistics.stdev(values)
-    dof = n - 1
-    t = T95.get(dof) or next((T95[d] for d in sorted(T95) if d >= dof), 1.96)
-    return mean, std, t * std / math.sqrt(n)
-
-
 def to_best(run: RunRecord, mflops: float) -> tuple[float | None, float | None]:
     """Training seconds and training PFLOPs (3x the forward FLOPs per image seen) up to the best validation epoch,
     or for a run without validation (``--data.val_size 0``) up to its last epoch: its final state is its model.
@@ -132,6 +132,7 @@ def to_best(run: RunRecord, mflops: float) -> tuple[float | None, float | None]:
 class Group:
     runs: list[RunRecord]
     data: str
+    name: str = ""  # group_key of its runs (with its data label when one key spans several data)
 
     def row(self) -> list[str]:
         first = self.runs[0]
@@ -143,7 +144,7 @@ class Group:
         pflops = [p for _, p in best if p is not None]
         per_epoch = [r.s_per_epoch for r in self.runs if r.s_per_epoch is not None]
         return [
-            first.model, first.dataset, str(len(self.runs)), _pm(val), _ci(val), _pm(test), _ci(test),
+            self.name, first.model, first.dataset, str(len(self.runs)), _pm(val), _ci(val), _pm(test), _ci(test),
             f"{params:,}", f"{mflops:.1f}", fmt(statistics.fmean(per_epoch) if per_epoch else None, ".2f"),
             fmt(statistics.fmean(seconds) if seconds else None, ".1f"),
             fmt(statistics.fmean(pflops) if pflops else None, ".3g"),
@@ -164,15 +165,17 @@ def _ci(stats: tuple[float, float, float] | None) -> str:
 
 
 def group_runs(runs: Sequence[RunRecord], labels: dict[Path, str]) -> list[Group]:
-    """Runs with the same recipe and data, in the order of their first run."""
+    """Runs with the same recipe (``group_key``) and data, in the order of their first run."""
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for run in runs:
-        groups.setdefault((recipe_key(run), labels.get(run.path, "?")), []).append(run)
-    return [Group(members, data) for (_, data), members in groups.items()]
+        groups.setdefault((group_key(run.config), labels.get(run.path, "?")), []).append(run)
+    keys = [key for key, _ in groups]
+    return [Group(members, data, key if keys.count(key) == 1 else f"{key}@{data}")
+            for (key, data), members in groups.items()]  # fmt: skip
 
 
 def markdown(rows: list[list[str]]) -> str:
-    align = ["---" if c in ("model", "dataset", "data") else "---:" for c in GROUP_COLUMNS]
+    align = ["---" if c in ("group", "model", "dataset", "data") else "---:" for c in GROUP_COLUMNS]
     lines = ["| " + " | ".join(GROUP_COLUMNS) + " |", "|" + "|".join(align) + "|"]
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
 

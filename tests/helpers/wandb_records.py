@@ -66,7 +66,8 @@ def settled(path: Path, timeout: float = 30.0) -> Path:
 
 
 def read_run(path: Path) -> dict[str, Any]:
-    """{"run": (name, id, group, tags), "config": {...}, "summary": {...}, "history": [...], "metrics": [...]}.
+    """{"run": (name, id, group, tags), "job_type": str, "config": {...}, "summary": {...}, "history": [...],
+    "metrics": [...]}.
 
     Waits for the file to settle first (``settled``).
     """
@@ -77,6 +78,7 @@ def read_run(path: Path) -> dict[str, Any]:
         if kind == "run":
             r = record.run
             run["run"] = (r.display_name, r.run_id, r.run_group, list(r.tags))
+            run["job_type"] = r.job_type
             run["config"].update({item.key: json.loads(item.value_json) for item in r.config.update})
         elif kind == "config":
             run["config"].update({item.key: json.loads(item.value_json) for item in record.config.update})

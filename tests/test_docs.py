@@ -1,19 +1,23 @@
 """The pages a user reads: their marked commands run as written, their links lead somewhere, the README stays short.
 
-A fenced ``bash`` block right after a ``<!-- test -->`` line is run here, a line at a time, in a temporary folder
+A fenced ``bash`` block right after a ``<!-- test -->`` line runs here in bash, as written, in a temporary folder
 holding the repository's ``configs/`` and a local ``data/`` folder of tiny generated datasets in the real formats.
-Every ``cnnbench`` command runs in process (``cnnbench.cli.main``, what the console script calls) with TINY's
-settings added, so a page's commands take seconds. Unmarked blocks (a GPU, a cluster, a database, the network) are
-not run.
+Every ``cnnbench`` command in it runs in this process (``cnnbench.cli.main``, what the console script calls) with
+TINY's settings added, so a page's commands take seconds. Unmarked blocks (a GPU, a cluster, a database, the
+network) are not run.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import torch
@@ -57,19 +61,77 @@ def marked_blocks(text: str) -> list[str]:
     return re.findall(rf"^{re.escape(MARK)}\n```bash\n(.*?)^```", text, flags=re.M | re.S)
 
 
-def commands(block: str) -> Iterator[tuple[str, dict[str, str], list[str]]]:
-    """(line, environment, cnnbench arguments) of each command, ``A && B`` being two."""
-    for line in block.replace("\\\n", " ").splitlines():
-        words = shlex.split(line, comments=True)
-        while words:
-            cut = words.index("&&") if "&&" in words else len(words)
-            command, words = words[:cut], words[cut + 1 :]
-            env = {}
-            while command and re.fullmatch(r"[A-Z_]+=\S*", command[0]):
-                key, value = command.pop(0).split("=", 1)
-                env[key] = value
-            assert command[:1] == ["cnnbench"], f"a tested block runs cnnbench commands only: {line!r}"
-            yield line, env, command[1:]
+# Each marked block runs in bash as written (variables, loops, globs, ``&&``), where ``cnnbench`` is a function that
+# hands its arguments and its WANDB_*/CNNBENCH_* environment to this process, which runs the command and answers
+# with its exit status. PATH leads nowhere, so a marked block runs cnnbench and shell builtins only; any other
+# command stops the whole block (even left of ``&&``, where ``set -e`` would let it pass).
+SHELL_CNNBENCH = r"""
+command_not_found_handle() {
+  echo "$1: a marked block runs cnnbench commands and shell builtins only" >&2
+  kill -TERM $$
+}
+cnnbench() {
+  local names=(${!WANDB_*} ${!CNNBENCH_*}) name code
+  printf '%s\0' "$#" "${#names[@]}" "$@" >&"$DOCS_REQUESTS"
+  for name in "${names[@]}"; do printf '%s\0' "$name=${!name}" >&"$DOCS_REQUESTS"; done
+  read -r code <&"$DOCS_REPLIES"
+  return "$code"
+}
+"""
+
+
+def fields(stream: BinaryIO) -> Iterator[str]:
+    """The NUL-terminated fields the shell writes, until it exits."""
+    field = b""
+    while byte := stream.read(1):
+        if byte == b"\0":
+            yield field.decode()
+            field = b""
+        else:
+            field += byte
+
+
+def run_in_process(args: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """``cnnbench ARGS`` as the console script runs it, in this process: its exit status."""
+    with monkeypatch.context() as m:
+        for key, value in env.items():
+            m.setenv(key, value)
+        try:
+            main(args)
+        except SystemExit as stop:
+            return stop.code if isinstance(stop.code, int) else 1
+        finally:
+            if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+                sys.modules["wandb"].finish()  # as the end of a process would
+    return 0
+
+
+def run_block(block: str, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    requests_r, requests_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    env = {**os.environ, "PATH": "/nonexistent", "DOCS_REQUESTS": str(requests_w), "DOCS_REPLIES": str(replies_r)}
+    bash = [shutil.which("bash") or "/bin/bash", "-ec", SHELL_CNNBENCH + block]
+    shell = subprocess.Popen(bash, env=env, pass_fds=(requests_w, replies_r), stdin=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    os.close(requests_w)
+    os.close(replies_r)
+    with os.fdopen(requests_r, "rb") as requests, os.fdopen(replies_w, "w") as replies:
+        try:
+            stream = fields(requests)
+            for count in stream:
+                n_env = int(next(stream))
+                args = [next(stream) for _ in range(int(count))]
+                env = dict(next(stream).split("=", 1) for _ in range(n_env))
+                code = run_in_process(args, env, monkeypatch)
+                assert code == 0, f"{where}: `cnnbench {shlex.join(args)}` exited with {code}"
+                replies.write("0\n")
+                replies.flush()
+        except BaseException:
+            shell.kill()  # it waits for a reply that will not come
+            raise
+        finally:
+            _, errors = shell.communicate()
+    assert shell.returncode == 0, f"{where}: the block failed in bash: {errors.strip()}"
 
 
 @pytest.fixture
@@ -92,23 +154,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+RUN_PAGES = [page for page in PAGES if marked_blocks(page.read_text())]
+
+
+@pytest.mark.parametrize("page", RUN_PAGES, ids=[p.name for p in RUN_PAGES])
 def test_marked_commands_run_as_written(page: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = marked_blocks(page.read_text())
-    if not blocks:
-        pytest.skip(f"{page.name} marks no commands to run")
-    for block in blocks:
-        for line, env, args in commands(block):
-            with monkeypatch.context() as m:
-                for key, value in env.items():
-                    m.setenv(key, value)
-                try:
-                    main(args)
-                except SystemExit as stop:
-                    assert stop.code in (0, None), f"{page.name}: `{line}` exited with {stop.code}"
-                finally:
-                    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
-                        sys.modules["wandb"].finish()  # as the end of a process would
+    for block in marked_blocks(page.read_text()):
+        run_block(block, page.name, monkeypatch)
 
 
 def test_every_page_with_commands_marks_some() -> None:

@@ -4,6 +4,7 @@ parameter grouping of every zoo model, the renormalization, and its state across
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ import cnnbench.models  # noqa: F401  (defines the zoo)
 from cnnbench.models.variants import model_variants
 from cnnbench.optim import WarmupDecayLR, param_groups
 from cnnbench.optim_muon import NS_COEFFICIENTS, Muon, muon_groups, newton_schulz, output_layer, renormalize_
+from tests.helpers.runs import base_args, main
 
 
 @pytest.mark.parametrize("shape", [(8, 20), (20, 8), (16, 16)])
@@ -154,3 +156,19 @@ def test_state_dict_round_trip_continues_exactly() -> None:
     train(resumed, opt_resumed, 2)
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("muon_lr", "0"), ("muon_momentum", "1.0"), ("muon_weight_decay", "-1"), ("muon_ns_steps", "0"),
+     ("muon_renorm_every", "-1"), ("tta_uncertain_fraction", "1.5")],
+)  # fmt: skip
+def test_bad_muon_and_tta_options_exit_2_with_one_line(
+    option: str, value: str, cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base_args(cifar_dir, tmp_path, "--model.optimizer=muon", f"--model.{option}={value}")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--model.{option}" in err and "Traceback" not in err
+    assert not any(tmp_path.rglob("config.yaml"))  # refused before the run folder was made

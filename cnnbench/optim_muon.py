@@ -58,9 +58,10 @@ class Muon(Optimizer):
     """Muon on the groups marked ``muon: True``, SGD (Nesterov) or AdamW (the ``aux`` key) on the others.
 
     Per Muon parameter and step: momentum buffer ``B = momentum * B + (1 - momentum) * g``; the update direction
-    ``(1 - momentum) * g + momentum * B`` (Nesterov) or ``B``, orthogonalized through its (out, rest) view; decoupled decay ``p *= 1 - lr * weight_decay``;
-    ``p -= lr * lr_ratio * O``. With ``renorm_every`` k > 0, every k-th step first rescales the weight to norm
-    sqrt(out) (the 2025 CIFAR-10 recipes' weight normalization; the step count is optimizer state, so it resumes).
+    ``(1 - momentum) * g + momentum * B`` (Nesterov) or ``B``, orthogonalized through its (out, rest) view
+    (``O``); decoupled decay ``p *= 1 - lr * weight_decay``; ``p -= lr * lr_ratio * O``. With ``renorm_every``
+    k > 0, every k-th step first rescales the weight to norm sqrt(out) (the 2025 CIFAR-10 recipes' weight
+    normalization; the step count is optimizer state, so it resumes).
     """
 
     def __init__(

@@ -17,8 +17,10 @@ from cnnbench.compat import should_update_logs
 from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.metrics import PerImageMean, RunningAccuracy
 from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
+from cnnbench.optim_muon import AuxName, Muon, check_muon_options, muon_groups
+from cnnbench.tta import least_confident
 
-OptimizerName = Literal["sgd", "adam", "adamw"]
+OptimizerName = Literal["sgd", "adam", "adamw", "muon"]
 
 
 class ImageClassifier(LightningModule):
@@ -31,8 +33,10 @@ class ImageClassifier(LightningModule):
         num_classes: Number of output classes.
         in_channels: Channels of the input images (1 for grayscale).
         image_size: Side of the (square) input images.
-        optimizer: ``sgd`` (momentum, optional Nesterov), ``adam`` or ``adamw``.
-        lr: Peak learning rate (reached after warmup).
+        optimizer: ``sgd`` (momentum, optional Nesterov), ``adam``, ``adamw`` or ``muon`` (``cnnbench.optim_muon``:
+            conv filters and hidden linear weights by Muon with the ``muon_*`` options, the rest by ``muon_aux``
+            with ``lr``, ``momentum``, ``nesterov`` and ``weight_decay``).
+        lr: Peak learning rate (reached after warmup); with ``muon``, that of the parameters Muon does not update.
         momentum: SGD momentum.
         nesterov: Nesterov momentum for SGD.
         weight_decay: Weight decay of conv/linear weights.
@@ -60,6 +64,16 @@ class ImageClassifier(LightningModule):
             them, harder as training ends, and end on the slow copy (``cnnbench.callbacks.lookahead``; airbench:
             0.95 ** 5 = 0.774 every 5 steps; 0 turns it off).
         lookahead_every: Optimizer steps between lookahead pulls.
+        muon_lr: Peak LR of Muon's parameters (the schedule scales it as it scales ``lr``).
+        muon_momentum: Muon's momentum (Nesterov as ``nesterov`` says).
+        muon_weight_decay: Muon's decoupled weight decay (the weights shrink by ``muon_lr * decay`` a step).
+        muon_ns_steps: Newton-Schulz iterations per update (torch's default 5; the CIFAR-10 speedruns use 3).
+        muon_renorm_every: Rescale each Muon weight to norm sqrt(output channels) every this many steps
+            (airbench94_muon: every step; 0: never).
+        muon_aux: Optimizer of the parameters Muon does not update: ``sgd`` or ``adamw``.
+        tta_uncertain_fraction: Run ``flip_tta``/``translate_tta`` only on this share of each evaluation batch, the
+            images whose plain prediction is least confident; the others keep the plain prediction (``cnnbench.tta``;
+            the 2025 CIFAR-10 speedrun: 0.25). 1: every image.
     """
 
     #: Registry names this class trains, each with the init arguments that select it (``--model resnet18``).
@@ -88,6 +102,13 @@ class ImageClassifier(LightningModule):
         ema_decay: float = 0.0,
         lookahead_decay: float = 0.0,
         lookahead_every: int = 5,
+        muon_lr: float = 0.02,
+        muon_momentum: float = 0.95,
+        muon_weight_decay: float = 0.0,
+        muon_ns_steps: int = 5,
+        muon_renorm_every: int = 0,
+        muon_aux: AuxName = "sgd",
+        tta_uncertain_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         if not 0.0 <= ema_decay < 1.0:
@@ -95,6 +116,10 @@ class ImageClassifier(LightningModule):
         if not (0.0 <= lookahead_decay < 1.0 and lookahead_every >= 1):
             raise BadValueError(f"--model.lookahead_decay must be in [0, 1) (0: off) and --model.lookahead_every at "
                                 f"least 1, got {lookahead_decay} and {lookahead_every}")  # fmt: skip
+        check_muon_options(muon_lr, muon_momentum, muon_weight_decay, muon_ns_steps, muon_renorm_every)
+        if not 0.0 <= tta_uncertain_fraction <= 1.0:
+            raise BadValueError(f"--model.tta_uncertain_fraction must be in [0, 1] (1: TTA on every image), "
+                                f"got {tta_uncertain_fraction}")  # fmt: skip
         self.save_hyperparameters()
         self.backbone: nn.Module = nn.Identity()
         self.model_name = "identity"  # the registry name of the backbone; subclasses set both
@@ -158,8 +183,23 @@ class ImageClassifier(LightningModule):
         return self.backbone(x)
 
     def evaluation_logits(self, images: Tensor) -> Tensor:
-        """Logits for evaluation: test-time augmentation as ``flip_tta`` and ``translate_tta`` say."""
-        logits = self._flip_mean(images)
+        """Logits for evaluation: test-time augmentation as ``flip_tta`` and ``translate_tta`` say, on the
+        ``tta_uncertain_fraction`` of the images least confident in their plain logits."""
+        hp = self.hparams
+        share = hp.get("tta_uncertain_fraction", 1.0)
+        if share >= 1.0 or not (hp.flip_tta or hp.translate_tta):
+            return self._tta_logits(images)
+        plain = self(images)
+        chosen = least_confident(plain, share)
+        if len(chosen) == 0:
+            return plain
+        logits = plain.clone()
+        logits[chosen] = self._tta_logits(images[chosen], plain[chosen]).to(logits.dtype)
+        return logits
+
+    def _tta_logits(self, images: Tensor, plain: Tensor | None = None) -> Tensor:
+        """The TTA logits of ``images`` (``plain``: their logits without augmentation, if already computed)."""
+        logits = self._flip_mean(images, plain)
         if self.hparams.translate_tta:
             h, w = images.shape[-2:]
             padded = F.pad(images, (1, 1, 1, 1), mode="reflect")
@@ -167,9 +207,9 @@ class ImageClassifier(LightningModule):
             logits = logits / 2 + shifted / 4
         return logits
 
-    def _flip_mean(self, images: Tensor) -> Tensor:
-        """The logits of ``images``; with ``flip_tta`` the mean with those of their mirror images."""
-        logits = self(images)
+    def _flip_mean(self, images: Tensor, plain: Tensor | None = None) -> Tensor:
+        """The logits of ``images`` (``plain`` if given); with ``flip_tta`` the mean with their mirror images'."""
+        logits = self(images) if plain is None else plain
         if self.hparams.flip_tta:
             logits = (logits + self(images.flip(-1))) / 2
         return logits
@@ -263,8 +303,12 @@ class ImageClassifier(LightningModule):
             optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
         elif hp.optimizer == "adam":
             optimizer = torch.optim.Adam(groups, lr=hp.lr)
-        else:
+        elif hp.optimizer == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=hp.lr)
+        else:
+            groups = muon_groups(groups, self, hp.muon_lr, hp.muon_momentum, hp.muon_weight_decay, hp.muon_aux)
+            optimizer = Muon(groups, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.muon_ns_steps,
+                             renorm_every=hp.muon_renorm_every)  # fmt: skip
 
         # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it).
         total_steps, steps_per_epoch = schedule_steps(self.trainer)

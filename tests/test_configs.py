@@ -14,7 +14,20 @@ from tests.helpers.runs import CnnbenchCLI
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name not in ("logger", "sweeps"))
 # configs/<dataset>/<model>.yaml, except recipes named for their purpose: the model each of those trains.
-NAMED_RECIPES = {"fast": "fastnet", "fast94": "airnet"}
+NAMED_RECIPES = {"fast": "fastnet", "fast94": "airnet", "fast94_muon": "airnet", "fast95": "airnet"}
+# The speed recipes drafted from the 2025 CIFAR-10 records, each smoke-tested for one epoch on the tiny data.
+CANDIDATES = [CONFIGS / "cifar10/fast94_muon.yaml", CONFIGS / "cifar10/fast95.yaml"]
+
+
+def airnet_params(widths: list[int], in_channels: int = 3, num_classes: int = 10) -> int:
+    """AirNet's parameter count from its widths: the 2x2 whitening conv (with bias), two 3x3 convs and two
+    BatchNorms (scale and shift) per group, the bias-free head."""
+    whiten = 8 * in_channels
+    count, channels = whiten * in_channels * 4 + whiten, whiten
+    for width in widths:
+        count += channels * width * 9 + width * width * 9 + 4 * width
+        channels = width
+    return count + channels * num_classes
 
 
 @pytest.mark.parametrize("config", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -30,8 +43,30 @@ def test_config_parses_and_builds_its_model(config: Path, tmp_path: Path) -> Non
     expected_shape = input_shape(model.model_name, data.dataset)
     assert (model.hparams.in_channels, model.hparams.image_size) == expected_shape
     params = sum(p.numel() for p in model.parameters())
-    assert params == expected_params(model.model_name, expected_shape, data.num_classes, model)
+    if model.model_name == "airnet" and list(model.hparams.widths) != [64, 256, 256]:  # a wider AirNet
+        assert params == airnet_params(list(model.hparams.widths), num_classes=data.num_classes)
+    else:
+        assert params == expected_params(model.model_name, expected_shape, data.num_classes, model)
     # Every init argument the file sets arrived (nothing silently dropped or renamed).
     written = yaml.safe_load(config.read_text())
     for key, value in written["model"]["init_args"].items():
         assert model.hparams[key] == value, key
+
+
+def test_airnet_params_formula_gives_the_documented_count() -> None:
+    assert airnet_params([64, 256, 256]) == expected_params("airnet", (3, 32), 10, None)
+
+
+@pytest.mark.parametrize("config", CANDIDATES, ids=lambda p: p.stem)
+def test_candidate_recipe_trains_an_epoch_on_tiny_data(config: Path, cifar_dir: Path, tmp_path: Path) -> None:
+    """One epoch of the recipe as written (Muon and its groups, jitter) on the tiny synthetic CIFAR-10."""
+    args = [f"--config={config}", f"--data.data_dir={cifar_dir}", "--data.download=false",
+            f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=1", "--trainer.accelerator=cpu",
+            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]  # fmt: skip
+    fit = CnnbenchCLI(args=["fit", *args])
+    assert fit.trainer.global_step == 1  # 100 images, one batch of up to 2000
+    optimizer = fit.trainer.optimizers[0]
+    muon = [g for g in optimizer.param_groups if g["muon"]]
+    assert len(muon) == 1 and len(muon[0]["params"]) == 6  # the six 3x3 convolutions
+    written = yaml.safe_load(config.read_text())["model"]["init_args"]
+    assert optimizer.state[muon[0]["params"][0]]["step"] == 1 and muon[0]["initial_lr"] == written["muon_lr"]

@@ -175,15 +175,20 @@ def test_sigterm_saves_the_current_step_and_exits_for_a_requeue(cifar_dir: Path,
     assert max(step for step, _ in column(read_metrics(run_dir(tmp_path)), "train/lr")) < checkpoint["global_step"]
 
 
-@pytest.mark.parametrize("data_path", DATA_PATHS)
+# Optimizers whose state must survive the resume: Muon's momentum buffers and its renormalization step count too.
+OPTIMIZERS = {"sgd": (), "muon": ("--model.optimizer=muon", "--model.muon_renorm_every=2")}
+
+
+@pytest.mark.parametrize(("data_path", "optimizer"), [("fast", "sgd"), ("per-image", "sgd"), ("fast", "muon")])
 def test_mid_epoch_resume_in_process_gives_the_uninterrupted_weights(
-    cifar_dir: Path, tmp_path: Path, data_path: str
+    cifar_dir: Path, tmp_path: Path, data_path: str, optimizer: str
 ) -> None:
     """A run stopped mid-epoch and resumed from its ``last.ckpt`` trains what a straight run trains: the same data
-    order, augmentation and dropout masks."""
+    order, augmentation, dropout masks and optimizer state."""
 
     def fit(root: Path, *extra: str) -> CnnbenchCLI:
-        args = base_args(cifar_dir, root, *RUN_ARGS, *DATA_PATHS[data_path], *DROPOUT_ARGS, *extra)
+        args = base_args(cifar_dir, root, *RUN_ARGS, *DATA_PATHS[data_path], *DROPOUT_ARGS, *OPTIMIZERS[optimizer],
+                         *extra)  # fmt: skip
         return CnnbenchCLI(args=["fit", *(a for a in args if a != "--model=simple_cnn"), "--trainer.max_epochs=2"])
 
     straight = fit(tmp_path / "straight")

@@ -72,6 +72,9 @@ def data_record(data: Any) -> dict[str, Any]:
     train = getattr(data, "splits", {}).get("train")
     if train is not None:
         record["train_images"] = len(train[1])  # per epoch: what the training FLOPs of ``report`` count
+    for split in ("val", "test"):  # what the evaluation FLOPs of ``report`` count
+        if split in getattr(data, "splits", {}):
+            record[f"{split}_images"] = len(data.splits[split][1])
     val = getattr(data, "splits", {}).get("val")
     if val is not None:
         # The validation images and labels themselves: the same indices into the same files give the same bytes.

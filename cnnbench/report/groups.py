@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnbench.data.datasets import DATASETS
 from cnnbench.errors import CnnbenchError
+from cnnbench.report.compute import eval_pflops
 from cnnbench.report.runs import RunRecord, fmt
 from cnnbench.report.stats import mean_std_ci
 
@@ -23,7 +25,8 @@ NOT_THE_RECIPE = (("seed_everything",), ("run_name",), ("ckpt_path",), ("config"
                   ("wandb", "tags"), ("data", "init_args", "data_dir"), ("data", "data_dir"))  # fmt: skip
 GROUP_COLUMNS = [
     "group", "model", "dataset", "n", "best val acc", "val 95% CI", "test acc", "test 95% CI", "params", "MFLOPs",
-    "s/epoch", "train s to best", "train PFLOPs to best", "val acc / GFLOP", "data",
+    "s/epoch", "train s to best", "train PFLOPs to best", "eval PFLOPs", "PFLOPs (train + eval)", "val acc / GFLOP",
+    "data",
 ]  # fmt: skip
 
 
@@ -128,6 +131,21 @@ def to_best(run: RunRecord, mflops: float) -> tuple[float | None, float | None]:
     return (sum(seconds) if seconds else None), pflops
 
 
+def evaluation_pflops(run: RunRecord, mflops: float) -> float | None:
+    """Evaluation PFLOPs up to the best epoch (as ``to_best``): each validation of the validation split, and the
+    ``cnnbench test`` of the official test split if the run has one, every TTA pass counted (``report.compute``)."""
+    accs, ends = run.per_epoch("val/acc"), run.per_epoch("train/loss")
+    if not accs and not ends:
+        return None
+    best = max(accs, key=lambda ev: (ev[1], -ev[0]))[0] if accs else ends[-1][0]
+    options, data = run.data_options, (environment(run) or {}).get("data") or {}
+    # Runs recorded before environment.json counted evaluation images: the configured and the official sizes.
+    val_images = data.get("val_images", options.get("val_size", 5000))
+    test_images = data.get("test_images", DATASETS[run.dataset].test_size) if run.test_acc is not None else 0
+    val_epochs = sum(1 for epoch, _ in accs if epoch <= best)
+    return eval_pflops(run.hparams, mflops, options.get("batch_size", 128), val_images, val_epochs, test_images)
+
+
 @dataclass
 class Group:
     runs: list[RunRecord]
@@ -142,12 +160,17 @@ class Group:
         best = [to_best(r, mflops) for r in self.runs]
         seconds = [s for s, _ in best if s is not None]
         pflops = [p for _, p in best if p is not None]
+        evals = [evaluation_pflops(r, mflops) for r in self.runs]
+        totals = [t + e for (_, t), e in zip(best, evals, strict=True) if t is not None and e is not None]
+        evals = [e for e in evals if e is not None]
         per_epoch = [r.s_per_epoch for r in self.runs if r.s_per_epoch is not None]
         return [
             self.name, first.model, first.dataset, str(len(self.runs)), _pm(val), _ci(val), _pm(test), _ci(test),
             f"{params:,}", f"{mflops:.1f}", fmt(statistics.fmean(per_epoch) if per_epoch else None, ".2f"),
             fmt(statistics.fmean(seconds) if seconds else None, ".1f"),
             fmt(statistics.fmean(pflops) if pflops else None, ".3g"),
+            fmt(statistics.fmean(evals) if evals else None, ".3g"),
+            fmt(statistics.fmean(totals) if totals else None, ".3g"),
             fmt(val and val[0] / (mflops / 1000), ".2f"), self.data,
         ]  # fmt: skip
 
@@ -174,10 +197,17 @@ def group_runs(runs: Sequence[RunRecord], labels: dict[Path, str]) -> list[Group
             for (key, data), members in groups.items()]  # fmt: skip
 
 
+COMPUTE_LEGEND = (
+    "PFLOPs as the 2025 CIFAR-10 records count them: training at 3x the forward FLOPs per training image seen, "
+    "to the best epoch; evaluation at the forward FLOPs of every pass run, test-time augmentation included "
+    "(each validation to the best epoch, and the test)."
+)
+
+
 def markdown(rows: list[list[str]]) -> str:
     align = ["---" if c in ("group", "model", "dataset", "data") else "---:" for c in GROUP_COLUMNS]
     lines = ["| " + " | ".join(GROUP_COLUMNS) + " |", "|" + "|".join(align) + "|"]
-    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows), "", COMPUTE_LEGEND])
 
 
 def save_group_curves(groups: Sequence[Group], path: Path) -> Path:

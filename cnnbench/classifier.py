@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch import Callback, LightningModule
@@ -14,7 +14,9 @@ from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
+from cnnbench.ema import WeightEMA
 from cnnbench.errors import BadValueError, CnnbenchError
+from cnnbench.lookahead import Lookahead
 from cnnbench.metrics import PerImageMean, RunningAccuracy
 from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
 
@@ -55,15 +57,12 @@ class ImageClassifier(LightningModule):
         ema_decay: Keep an exponential moving average of the weights (parameters and BatchNorm buffers), updated
             after every optimizer step with this decay (e.g. 0.999; 0 turns it off). Validation, the best
             checkpoint, ``test``, ``predict`` and ``export`` then use the averaged weights; a resume continues
-            both (``cnnbench.callbacks.ema``).
+            both (``cnnbench.ema``).
         lookahead_decay: Lookahead: every ``lookahead_every`` steps pull the weights back toward a slow copy of
-            them, harder as training ends, and end on the slow copy (``cnnbench.callbacks.lookahead``; airbench:
+            them, harder as training ends, and end on the slow copy (``cnnbench.lookahead``; airbench:
             0.95 ** 5 = 0.774 every 5 steps; 0 turns it off).
         lookahead_every: Optimizer steps between lookahead pulls.
     """
-
-    #: Registry names this class trains, each with the init arguments that select it (``--model resnet18``).
-    variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(
         self,
@@ -131,10 +130,6 @@ class ImageClassifier(LightningModule):
         hp = self.hparams
         if self.trainer.state.fn != TrainerFn.FITTING:
             return []
-        # The callbacks package imports more than a model needs.
-        from cnnbench.callbacks.ema import WeightEMA
-        from cnnbench.callbacks.lookahead import Lookahead
-
         callbacks: list[Callback] = [WeightEMA(hp.ema_decay)] if hp.ema_decay else []
         if hp.lookahead_decay:
             callbacks.append(Lookahead(hp.lookahead_decay, hp.lookahead_every))
@@ -293,11 +288,3 @@ def check_options(
     if not norm_lr_scale > 0:
         raise BadValueError(f"--model.norm_lr_scale must be positive (1: the LR of the rest), got {norm_lr_scale}")
 
-
-def model_classes() -> list[type[ImageClassifier]]:
-    """ImageClassifier and every subclass of it defined so far (importing ``cnnbench.models`` defines the zoo)."""
-    classes, pending = [], [ImageClassifier]
-    while pending:
-        classes.append(cls := pending.pop())
-        pending.extend(cls.__subclasses__())
-    return classes

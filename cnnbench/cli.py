@@ -28,7 +28,8 @@ from cnnbench.compat import CheckpointOptionsHook, skip_inherited_batch_hooks
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import CheckpointNotFoundError, user_error
 from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
-from cnnbench.models.variants import expand_model_short_names, model_name
+from cnnbench.models.registry import expand_model_short_names, model_name, spec_of
+from cnnbench.models.summary import describe
 from cnnbench.parser import CnnbenchArgumentParser
 
 
@@ -148,7 +149,10 @@ class CnnbenchCLI(CheckpointOptionsHook):
         if given.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RunProgressBar())  # before cnnbench's: it stops before the fit summary is printed
         callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data, options["checkpoint"])
-        wandb = wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(), type(self.model),
+        model = options["model"]
+        spec = spec_of(model["class_path"], model.get("init_args"))
+        wandb = wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(),
+                             spec.family_name if spec else None,
                              configs=[str(c) for c in _as_list(options.get("config"))])  # fmt: skip
         loggers = [RunCSVLogger(self.log_dir), *[x for x in _as_list(given.get("logger")) if isinstance(x, Logger)]]
         loggers += [wandb] if wandb else []
@@ -161,6 +165,11 @@ class CnnbenchCLI(CheckpointOptionsHook):
         if torch.cuda.is_available() and str(given.get("precision") or "32").startswith("32"):
             # fp32 on tensor-core GPUs: choose the matmul precision (TF32 unless deterministic), never inherit it.
             torch.set_float32_matmul_precision("highest" if given.get("deterministic") else "high")
+        hp = self.model.hparams
+        info = describe(self.model.model_name, hp.in_channels, hp.image_size, hp.num_classes)
+        self.save_config_kwargs["model_size"] = {
+            "model/name": info.name, "model/params": info.params, "model/mflops": round(info.mflops, 2)
+        }  # fmt: skip
         trainer = super().instantiate_trainer(**kwargs)
         skip_inherited_batch_hooks(trainer.callbacks)  # Lightning's own too (model summary, ...)
         return trainer

@@ -194,19 +194,19 @@ class WandbOptions:
 
 
 def wandb_logger(
-    options: WandbOptions, run_dir: Path, model: str, dataset: str, model_class: type, configs: Sequence[str] = ()
+    options: WandbOptions, run_dir: Path, model: str, dataset: str, family: str | None, configs: Sequence[str] = ()
 ) -> WandbLogger | None:
     """The run's W&B logger, or None when W&B is off.
 
     One W&B run per run folder: its id is derived from the folder, so a resumed run continues it. Tags: the
-    model, its family (the model file: ``resnet``), the dataset and each recipe (``recipe:cifar10/resnet18``).
+    model, its family (the model file: ``resnet``; None for a model outside the registry), the dataset and each
+    recipe (``recipe:cifar10/resnet18``).
     """
     if not options.enabled:
         return None
     if os.environ.get("WANDB_MODE") == "disabled":
         rank_zero_info("cnnbench: W&B is enabled in the config but WANDB_MODE=disabled; logging to CSV only.")
         return None
-    family = model_class.__module__.rsplit(".", 1)[-1]
     recipes = [f"recipe:{Path(c).parent.name}/{Path(c).stem}" for c in configs if Path(c).parent.name != "logger"]
     log_model = options.log_model and os.environ.get("WANDB_MODE", "online") not in ("offline", "dryrun")
     if options.log_model and not log_model:
@@ -220,7 +220,7 @@ def wandb_logger(
         resume="allow",
         save_dir=str(run_dir),
         group=dataset,
-        tags=list(dict.fromkeys([model, family, dataset, *recipes, *options.tags])),
+        tags=list(dict.fromkeys([model, *([family] if family else []), dataset, *recipes, *options.tags])),
     )
 
 

@@ -24,7 +24,7 @@ from cnnbench import runs
 from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
-from cnnbench.compat import CheckpointOptionsHook, skip_inherited_batch_hooks
+from cnnbench.compat import CheckpointOptionsHook
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import CheckpointNotFoundError, user_error
 from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
@@ -170,9 +170,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
         self.save_config_kwargs["model_size"] = {
             "model/name": info.name, "model/params": info.params, "model/mflops": round(info.mflops, 2)
         }  # fmt: skip
-        trainer = super().instantiate_trainer(**kwargs)
-        skip_inherited_batch_hooks(trainer.callbacks)  # Lightning's own too (model summary, ...)
-        return trainer
+        return super().instantiate_trainer(**kwargs)
 
 
 def _as_list(value: Any) -> list[Any]:

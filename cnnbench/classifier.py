@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from lightning.pytorch import Callback, LightningModule
@@ -228,26 +228,6 @@ class ImageClassifier(LightningModule):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         probs = torch.softmax(self.evaluation_logits(images), dim=1)
         return {"preds": probs.argmax(dim=1), "probs": probs}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Checkpoints written before the train metrics were persistent lack their states: start them afresh.
-        state = checkpoint["state_dict"]
-        if "train_loss.mean_value" in state:
-            # Written while the train loss was a MeanMetric that dropped its weights: the sum of batch means and
-            # the number of batches. Full batches of batch_size images make them a per-image sum and count.
-            batch_size = checkpoint.get("datamodule_hyper_parameters", {}).get("batch_size", 1)
-            state["train_loss.total"] = state.pop("train_loss.mean_value") * batch_size
-            state["train_loss.count"] = state.pop("train_loss.weight") * batch_size
-        if "train_acc.tp" in state:
-            # Written while the train accuracy was a (micro) MulticlassAccuracy: its true positives are the correct
-            # images, and its false negatives the wrong ones.
-            state["train_acc.correct"] = state.pop("train_acc.tp")
-            state["train_acc.count"] = state["train_acc.correct"] + state.pop("train_acc.fn")
-            state.pop("train_acc.fp", None)
-            state.pop("train_acc.tn", None)
-        for key, value in self.state_dict().items():
-            if key.startswith(("train_loss.", "train_acc.")):
-                state.setdefault(key, value)
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         hp = self.hparams

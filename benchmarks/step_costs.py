@@ -24,12 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from lightning.pytorch import Callback
 from overhead import StepClock, cnnbench_cli
 
-from cnnbench.compat import BATCH_HOOKS
-
-EVALUATION_HOOKS = ("on_validation", "on_test", "on_predict")
-TRAIN_BATCH_HOOKS = tuple(hook for hook in BATCH_HOOKS if not hook.startswith(EVALUATION_HOOKS))
+# The callback hooks Lightning calls at every training batch.
+TRAIN_BATCH_HOOKS = (
+    "on_train_batch_start", "on_train_batch_end", "on_before_backward", "on_after_backward",
+    "on_before_optimizer_step", "on_before_zero_grad",
+)  # fmt: skip
 
 
 def timed(costs: dict[str, float], key: str, fn: Callable[..., Any], clock: StepClock) -> Callable[..., Any]:
@@ -56,7 +58,7 @@ def measure(model: str, data_dir: str, batch: int, steps: int, warmup: int) -> t
         for callback in cli.trainer.callbacks:
             for hook in TRAIN_BATCH_HOOKS:
                 fn = getattr(callback, hook, None)
-                if callable(fn):  # None: skipped by Lightning (cnnbench.compat.skip_inherited_batch_hooks)
+                if callable(fn) and getattr(type(callback), hook) is not getattr(Callback, hook):  # not a no-op
                     setattr(callback, hook, timed(costs, f"{type(callback).__name__}.{hook}", fn, clock))
         module = cli.model
         for metric in ("train_loss", "train_acc"):

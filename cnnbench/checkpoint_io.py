@@ -21,7 +21,6 @@ import io
 import os
 import pickle
 import pickletools
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,6 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from cnnbench.errors import CheckpointError, UntrustedCheckpointError
 
-# Fault injection for tests: sleep this many seconds halfway through writing each checkpoint file.
-WRITE_DELAY_ENV = "CNNBENCH_CHECKPOINT_WRITE_DELAY"
 # Set to 1 to load checkpoints with full pickle (only for files from a trusted source).
 TRUST_ENV = "CNNBENCH_TRUST_CHECKPOINTS"
 
@@ -67,14 +64,9 @@ def write_atomically(data: bytes, path: Path) -> None:
     """Write ``data`` to ``path`` so that ``path`` is always either its previous content or ``data``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    delay = float(os.environ.get(WRITE_DELAY_ENV, 0))
     try:
         with open(tmp, "wb") as f:
-            f.write(data[: len(data) // 2])
-            if delay:
-                f.flush()
-                time.sleep(delay)
-            f.write(data[len(data) // 2 :])
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

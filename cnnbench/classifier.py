@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
 import torch
 from lightning.pytorch import Callback, LightningModule
@@ -14,7 +14,9 @@ from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
+from cnnbench.ema import WeightEMA
 from cnnbench.errors import BadValueError, CnnbenchError
+from cnnbench.lookahead import Lookahead
 from cnnbench.metrics import PerImageMean, RunningAccuracy
 from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
 from cnnbench.optim_muon import AuxName, Muon, check_muon_options, muon_groups
@@ -59,9 +61,9 @@ class ImageClassifier(LightningModule):
         ema_decay: Keep an exponential moving average of the weights (parameters and BatchNorm buffers), updated
             after every optimizer step with this decay (e.g. 0.999; 0 turns it off). Validation, the best
             checkpoint, ``test``, ``predict`` and ``export`` then use the averaged weights; a resume continues
-            both (``cnnbench.callbacks.ema``).
+            both (``cnnbench.ema``).
         lookahead_decay: Lookahead: every ``lookahead_every`` steps pull the weights back toward a slow copy of
-            them, harder as training ends, and end on the slow copy (``cnnbench.callbacks.lookahead``; airbench:
+            them, harder as training ends, and end on the slow copy (``cnnbench.lookahead``; airbench:
             0.95 ** 5 = 0.774 every 5 steps; 0 turns it off).
         lookahead_every: Optimizer steps between lookahead pulls.
         muon_lr: Peak LR of Muon's parameters (the schedule scales it as it scales ``lr``).
@@ -75,9 +77,6 @@ class ImageClassifier(LightningModule):
             images whose plain prediction is least confident; the others keep the plain prediction (``cnnbench.tta``;
             the 2025 CIFAR-10 speedrun: 0.25). 1: every image.
     """
-
-    #: Registry names this class trains, each with the init arguments that select it (``--model resnet18``).
-    variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(
         self,
@@ -156,10 +155,6 @@ class ImageClassifier(LightningModule):
         hp = self.hparams
         if self.trainer.state.fn != TrainerFn.FITTING:
             return []
-        # The callbacks package imports more than a model needs.
-        from cnnbench.callbacks.ema import WeightEMA
-        from cnnbench.callbacks.lookahead import Lookahead
-
         callbacks: list[Callback] = [WeightEMA(hp.ema_decay)] if hp.ema_decay else []
         if hp.lookahead_decay:
             callbacks.append(Lookahead(hp.lookahead_decay, hp.lookahead_every))
@@ -274,26 +269,6 @@ class ImageClassifier(LightningModule):
         probs = torch.softmax(self.evaluation_logits(images), dim=1)
         return {"preds": probs.argmax(dim=1), "probs": probs}
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Checkpoints written before the train metrics were persistent lack their states: start them afresh.
-        state = checkpoint["state_dict"]
-        if "train_loss.mean_value" in state:
-            # Written while the train loss was a MeanMetric that dropped its weights: the sum of batch means and
-            # the number of batches. Full batches of batch_size images make them a per-image sum and count.
-            batch_size = checkpoint.get("datamodule_hyper_parameters", {}).get("batch_size", 1)
-            state["train_loss.total"] = state.pop("train_loss.mean_value") * batch_size
-            state["train_loss.count"] = state.pop("train_loss.weight") * batch_size
-        if "train_acc.tp" in state:
-            # Written while the train accuracy was a (micro) MulticlassAccuracy: its true positives are the correct
-            # images, and its false negatives the wrong ones.
-            state["train_acc.correct"] = state.pop("train_acc.tp")
-            state["train_acc.count"] = state["train_acc.correct"] + state.pop("train_acc.fn")
-            state.pop("train_acc.fp", None)
-            state.pop("train_acc.tn", None)
-        for key, value in self.state_dict().items():
-            if key.startswith(("train_loss.", "train_acc.")):
-                state.setdefault(key, value)
-
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         hp = self.hparams
         groups = param_groups(self, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale)
@@ -337,11 +312,3 @@ def check_options(
     if not norm_lr_scale > 0:
         raise BadValueError(f"--model.norm_lr_scale must be positive (1: the LR of the rest), got {norm_lr_scale}")
 
-
-def model_classes() -> list[type[ImageClassifier]]:
-    """ImageClassifier and every subclass of it defined so far (importing ``cnnbench.models`` defines the zoo)."""
-    classes, pending = [], [ImageClassifier]
-    while pending:
-        classes.append(cls := pending.pop())
-        pending.extend(cls.__subclasses__())
-    return classes

@@ -25,13 +25,15 @@ from cnnbench import runs
 from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
-from cnnbench.compat import CheckpointOptionsHook, skip_inherited_batch_hooks
+from cnnbench.compat import CheckpointOptionsHook
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import CheckpointNotFoundError, user_error
 from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
-from cnnbench.models.variants import expand_model_short_names, model_name
+from cnnbench.models.registry import expand_model_short_names, model_name, spec_of
+from cnnbench.models.summary import describe
 from cnnbench.parser import CnnbenchArgumentParser
-from cnnbench.wandb_run import FitRunSummary, run_group
+from cnnbench.report.groups import run_group
+from cnnbench.wandb_run import FitRunSummary
 
 
 class CnnbenchCLI(CheckpointOptionsHook):
@@ -150,10 +152,13 @@ class CnnbenchCLI(CheckpointOptionsHook):
         if given.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RunProgressBar())  # before cnnbench's: it stops before the fit summary is printed
         callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data, options["checkpoint"])
+        model = options["model"]
+        spec = spec_of(model["class_path"], model.get("init_args"))
         # W&B's group is the report's: from the config as config.yaml has it (SaveRunConfig dumps it the same way).
         dump = self._parser(self.subcommand).dump(options, skip_none=False) if options["wandb"].enabled else None
         group = run_group(self.run_dir, yaml.safe_load(dump)) if dump else None
-        wandb = wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(), type(self.model),
+        wandb = wandb_logger(options["wandb"], self.run_dir, self._model_name(), self._dataset(),
+                             spec.family_name if spec else None,
                              configs=[str(c) for c in _as_list(options.get("config"))], log_dir=self.log_dir,
                              group=group, job_type=subcommand)  # fmt: skip
         if wandb and group and subcommand == "test":
@@ -169,9 +174,12 @@ class CnnbenchCLI(CheckpointOptionsHook):
         if torch.cuda.is_available() and str(given.get("precision") or "32").startswith("32"):
             # fp32 on tensor-core GPUs: choose the matmul precision (TF32 unless deterministic), never inherit it.
             torch.set_float32_matmul_precision("highest" if given.get("deterministic") else "high")
-        trainer = super().instantiate_trainer(**kwargs)
-        skip_inherited_batch_hooks(trainer.callbacks)  # Lightning's own too (model summary, ...)
-        return trainer
+        hp = self.model.hparams
+        info = describe(self.model.model_name, hp.in_channels, hp.image_size, hp.num_classes)
+        self.save_config_kwargs["model_size"] = {
+            "model/name": info.name, "model/params": info.params, "model/mflops": round(info.mflops, 2)
+        }  # fmt: skip
+        return super().instantiate_trainer(**kwargs)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -6,10 +6,8 @@ Each is one small function here, so a Lightning upgrade that changes them breaks
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from lightning.fabric.plugins.environments import ClusterEnvironment
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 
 
@@ -21,27 +19,6 @@ def should_update_logs(trainer: Trainer) -> bool:
 def cluster_environment(trainer: Trainer) -> ClusterEnvironment:
     """The cluster environment (SLURM, torchelastic, ...) Lightning detected for this trainer."""
     return trainer._accelerator_connector.cluster_environment
-
-
-# The callback hooks Lightning calls at every batch: each call goes to every callback, through a profiler context,
-# about two microseconds apiece even for a hook that does nothing.
-BATCH_HOOKS = (
-    "on_train_batch_start", "on_train_batch_end", "on_before_backward", "on_after_backward",
-    "on_before_optimizer_step", "on_before_zero_grad", "on_validation_batch_start", "on_validation_batch_end",
-    "on_test_batch_start", "on_test_batch_end", "on_predict_batch_start", "on_predict_batch_end",
-)  # fmt: skip
-
-
-def skip_inherited_batch_hooks(callbacks: Iterable[Callback]) -> None:
-    """Spare each callback the per-batch calls of the hooks it inherits unchanged from ``Callback`` (no-ops).
-
-    Lightning dispatches a callback hook only if the attribute is callable, so an instance attribute of None
-    removes the call. With a dozen callbacks that is most of the per-step cost of the callbacks of a small model.
-    """
-    for callback in callbacks:
-        for name in BATCH_HOOKS:
-            if getattr(type(callback), name, None) is getattr(Callback, name):
-                setattr(callback, name, None)
 
 
 class CheckpointOptionsHook(LightningCLI):

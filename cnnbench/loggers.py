@@ -195,22 +195,21 @@ class WandbOptions:
 
 
 def wandb_logger(
-    options: WandbOptions, run_dir: Path, model: str, dataset: str, model_class: type, configs: Sequence[str] = (),
+    options: WandbOptions, run_dir: Path, model: str, dataset: str, family: str | None, configs: Sequence[str] = (),
     log_dir: Path | None = None, group: str | None = None, job_type: str = "fit",
 ) -> WandbLogger | None:
     """The run's W&B logger, or None when W&B is off.
 
     One W&B run per run folder: its id is derived from the folder, so a resumed run continues it; a ``test`` (any
     command logging into ``log_dir`` inside the run) is a run of its own (``cnnbench.wandb_run``). ``group`` is the
-    report's seed group, ``job_type`` the subcommand. Tags: the model, its family (the model file: ``resnet``), the
-    dataset and each recipe (``recipe:cifar10/resnet18``).
+    report's seed group, ``job_type`` the subcommand. Tags: the model, its family (the model file: ``resnet``; None
+    for a model outside the registry), the dataset and each recipe (``recipe:cifar10/resnet18``).
     """
     if not options.enabled:
         return None
     if os.environ.get("WANDB_MODE") == "disabled":
         rank_zero_info("cnnbench: W&B is enabled in the config but WANDB_MODE=disabled; logging to CSV only.")
         return None
-    family = model_class.__module__.rsplit(".", 1)[-1]
     recipes = [f"recipe:{Path(c).parent.name}/{Path(c).stem}" for c in configs if Path(c).parent.name != "logger"]
     log_model = options.log_model and os.environ.get("WANDB_MODE", "online") not in ("offline", "dryrun")
     if options.log_model and not log_model:
@@ -225,7 +224,7 @@ def wandb_logger(
         save_dir=str(run_dir),
         group=group or dataset,
         job_type=job_type,
-        tags=list(dict.fromkeys([model, family, dataset, *recipes, *options.tags])),
+        tags=list(dict.fromkeys([model, *([family] if family else []), dataset, *recipes, *options.tags])),
     )
 
 

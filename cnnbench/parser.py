@@ -12,7 +12,10 @@ from typing import NoReturn
 
 from lightning.pytorch.cli import LightningArgumentParser
 
+from cnnbench.classifier import ImageClassifier
+from cnnbench.data import ImageDataModule
 from cnnbench.errors import CnnbenchError
+from cnnbench.models.registry import families, list_models
 
 
 class ConfigError(CnnbenchError):
@@ -42,24 +45,18 @@ def _expected(text: str) -> str:
 
 def _data_options() -> list[str]:
     """``data.<name>`` for every init argument of the default data module."""
-    from cnnbench.data import ImageDataModule
-
     return sorted(f"data.{p}" for p in inspect.signature(ImageDataModule).parameters)
 
 
 def _model_options() -> list[str]:
     """``model.init_args.<name>`` for every init argument of every model class."""
-    from cnnbench.classifier import model_classes
-
-    params = {p for cls in model_classes() for p in inspect.signature(cls).parameters}
+    params = {p for cls in [ImageClassifier, *families()] for p in inspect.signature(cls).parameters}
     return sorted(f"model.init_args.{p}" for p in params)
 
 
 def _unknown_model(given: str) -> str:
     """A ``--model`` that is neither a registered name nor an importable model class: say so, with the closest name."""
-    from cnnbench.models.variants import model_variants
-
-    names = sorted(model_variants())
+    names = list_models()
     match = difflib.get_close_matches(given.lower(), names, n=1, cutoff=0.6)
     hint = f" (did you mean {match[0]}?)" if match else ""
     return (

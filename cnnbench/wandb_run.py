@@ -16,13 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
-
-from cnnbench.report.groups import group_key
 
 
 def plain_config(config: Any) -> Any:
@@ -48,13 +45,6 @@ def fit_run_id(run_dir: Path) -> str:
 def run_id(run_dir: Path, log_dir: Path) -> str:
     """``fit``'s id, or for a command that logs into a folder inside the run (``test-<time>``) an id of its own."""
     return fit_run_id(run_dir) if log_dir == run_dir else f"{fit_run_id(run_dir)}-{log_dir.name}"
-
-
-def run_group(run_dir: Path, config: Mapping[str, Any]) -> str:
-    """The report's group of the run: from the ``config.yaml`` the run's fit wrote (what the report reads), else
-    from this command's config (a first ``fit``; a ``test`` of a checkpoint outside any run folder)."""
-    saved = run_dir / "config.yaml"
-    return group_key(yaml.safe_load(saved.read_text()) if saved.is_file() else dict(config))
 
 
 class FitRunSummary(Callback):

@@ -10,7 +10,6 @@ import torch
 from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.trainer import call as lightning_call
 from torch import nn
 
 from cnnbench.compat import CheckpointOptionsHook, cluster_environment, should_update_logs
@@ -76,30 +75,3 @@ def test_checkpoint_path_hook_runs_between_parsing_and_instantiation() -> None:
     with pytest.raises(CheckpointNotFoundError, match="vetted"):
         Refusing(_Tiny, args=["fit", "--ckpt_path=x.ckpt"])
 
-
-class _CountBatchEnds(Callback):
-    def __init__(self) -> None:
-        self.batch_ends = 0
-
-    def on_train_batch_end(self, *args: object) -> None:
-        self.batch_ends += 1
-
-
-def test_inherited_batch_hooks_are_skipped_and_overridden_ones_still_run(tmp_path: Path) -> None:
-    """Lightning must skip a hook attribute that is None (else this fit fails calling None) and keep calling the
-    hooks a callback overrides; skip_inherited_batch_hooks must touch nothing else."""
-    from cnnbench.compat import BATCH_HOOKS, skip_inherited_batch_hooks
-
-    counting, plain = _CountBatchEnds(), Callback()
-    skip_inherited_batch_hooks([counting, plain])
-    assert all(getattr(plain, name) is None for name in BATCH_HOOKS)
-    assert callable(counting.on_train_batch_end) and counting.on_train_batch_start is None
-    assert callable(plain.on_train_epoch_end) and callable(plain.on_save_checkpoint)  # not per-batch: kept
-    trainer = Trainer(
-        max_epochs=2, callbacks=[counting, plain], logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-    )  # fmt: skip
-    trainer.fit(_Tiny())
-    assert counting.batch_ends == 12
-    # Lightning still dispatches through the callable check this relies on.
-    assert "if callable(fn)" in inspect.getsource(lightning_call._call_callback_hooks)

@@ -22,7 +22,7 @@ from cnnbench.data.datasets import (
 )
 from cnnbench.errors import CnnbenchError, DatasetNotFoundError
 from cnnbench.models import create_model, list_models
-from cnnbench.models.summary import NATIVE_IMAGE_SIZE, input_shape
+from cnnbench.models.summary import input_shape
 from tests.helpers.datasets import TINY, write_cifar100, write_fashion_mnist, write_idx, write_idx_dataset, write_mnist
 from tests.helpers.model_params import EXPECTED_PARAMS
 from tests.helpers.runs import CnnbenchCLI, base_args, main
@@ -136,6 +136,10 @@ def test_cli_links_cifar100s_100_classes_into_the_model(cifar100_dir: Path, tmp_
     assert last.out_features == 100 and cli.datamodule.num_classes == 100
     # Only the classifier grows: ResNet-18's 10-class count plus 90 more rows of 512 weights and a bias.
     assert sum(p.numel() for p in cli.model.parameters()) == EXPECTED_PARAMS["resnet18"][(3, 32)] + 90 * 513
+
+
+#: Models built for a bigger input than the datasets' (registered with their image_size).
+NATIVE_IMAGE_SIZE = {"alexnet": 224}
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
-from cnnbench.callbacks.lookahead import Lookahead
+from cnnbench.lookahead import Lookahead
 from tests.helpers.runs import assert_same_tensors, fit_straight_and_resumed
 
 

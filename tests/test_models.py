@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnnbench.models import create_model, list_models
+from cnnbench.models import ImageClassifier, create_model, list_models
+from cnnbench.models.registry import model_specs, spec_of
 from cnnbench.models.summary import describe
-from cnnbench.models.variants import model_variants
 from tests.helpers.model_params import EXPECTED_PARAMS, PUBLISHED_PARAMS
 
 
@@ -18,7 +18,8 @@ def input_kinds(name: str) -> list[tuple[int, int]]:
 
 def test_every_registered_model_is_documented_and_has_a_lightning_module() -> None:
     assert set(list_models()) == set(EXPECTED_PARAMS)
-    assert set(model_variants()) == set(list_models())
+    for name, spec in model_specs().items():  # each name selects its family, and its family's options name it
+        assert issubclass(spec.family, ImageClassifier) and spec_of(spec.class_path, spec.init_args) is spec, name
     with pytest.raises(KeyError, match="available: .*lenet5"):
         create_model("lenet6")
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.optim._muon import _zeropower_via_newtonschulz  # torch's own iteration, the reference
 
 import cnnbench.models  # noqa: F401  (defines the zoo)
-from cnnbench.models.variants import model_variants
+from cnnbench.models.registry import model_specs
 from cnnbench.optim import WarmupDecayLR, param_groups
 from cnnbench.optim_muon import NS_COEFFICIENTS, Muon, muon_groups, newton_schulz, output_layer, renormalize_
 from tests.helpers.runs import base_args, main
@@ -89,9 +89,10 @@ def test_the_other_groups_step_as_torchs_sgd_and_adamw(aux: str) -> None:
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", sorted(model_variants()))
+@pytest.mark.parametrize("name", sorted(model_specs()))
 def test_every_zoo_model_splits_into_muon_matrices_and_the_rest(name: str) -> None:
-    cls, init_args = model_variants()[name]
+    spec = model_specs()[name]
+    cls, init_args = spec.family, spec.init_args
     model = cls(**init_args, num_classes=10, in_channels=3, image_size=72 if name == "alexnet" else 32)
     groups = muon_groups(param_groups(model, 5e-4), model, lr=0.02, momentum=0.9, weight_decay=0.0, aux="sgd")
     for group in groups[1:]:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnbench.checkpoint_io import WRITE_DELAY_ENV
 from tests.helpers.runs import (
     STEPS_PER_EPOCH,
     CnnbenchCLI,
@@ -102,16 +101,17 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> bo
 
 @pytest.mark.slow
 def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tmp_path: Path) -> None:
-    env = {**os.environ, WRITE_DELAY_ENV: "0.2"}
+    # Every checkpoint write pauses halfway for 0.2 s (tests/helpers/slow_checkpoint_writes.py), in both runs.
+    slow = [sys.executable, "-m", "tests.helpers.slow_checkpoint_writes", "0.2"]
     straight_root, model = tmp_path / "straight", (*DROPOUT_ARGS, *DATA_PATHS["per-image"])
-    subprocess.run(fit_command(cifar_dir, straight_root, *model), env=env, check=True, capture_output=True)
+    subprocess.run([*slow, *fit_command(cifar_dir, straight_root, *model)[3:]], check=True, capture_output=True)
     expected_dir = run_dir(straight_root)
 
     root, rng, kills, kills_mid_write = tmp_path / "killed", random.Random(0), 0, 0
-    command = fit_command(cifar_dir, root, *model, "--ckpt_path=auto")
+    command = [*slow, *fit_command(cifar_dir, root, *model, "--ckpt_path=auto")[3:]]
     for attempt in range(8):
         before = last_checkpoint_version(root)
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if attempt == 4:  # the last run goes to the end
             _, err = process.communicate(timeout=300)
             assert process.returncode == 0, err.decode()[-2000:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import cnnbench.models  # noqa: F401  (defines the zoo)
-from cnnbench.models.variants import model_variants
+from cnnbench.models.registry import model_specs
 from cnnbench.tta import evaluation_passes, least_confident
 
 
@@ -25,7 +25,8 @@ def test_evaluation_passes_count_the_plain_pass_and_the_views_of_the_share() -> 
 
 
 def classifier(share: float):
-    cls, init_args = model_variants()["simple_cnn"]
+    spec = model_specs()["simple_cnn"]
+    cls, init_args = spec.family, spec.init_args
     torch.manual_seed(0)
     return cls(**init_args, flip_tta=True, translate_tta=True, tta_uncertain_fraction=share).eval()
 

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 
 from cnnbench.loggers import log_run_config
-from cnnbench.models.summary import describe
 
 
 class SaveRunConfig(SaveConfigCallback):
     """Writes ``config.yaml``; a resumed run adds ``config.resume-1.yaml``, ``-2``, ... beside it.
 
-    Lightning's callback aborts when the file exists, which is exactly the case of a resumed run.
+    Lightning's callback aborts when the file exists, which is exactly the case of a resumed run. ``model_size``
+    (``model/name``, ``model/params``, ``model/mflops``) goes to the loggers with the config.
     """
+
+    def __init__(self, *args: Any, model_size: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model_size = model_size or {}
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         log_dir = trainer.log_dir  # a collective call under DDP: every rank makes it, once
@@ -33,7 +38,4 @@ class SaveRunConfig(SaveConfigCallback):
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Loggers other than the CSV one get the whole resolved config and the model's size."""
         resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
-        hp = pl_module.hparams
-        info = describe(pl_module.model_name, hp.in_channels, hp.image_size, hp.num_classes)
-        size = {"model/name": info.name, "model/params": info.params, "model/mflops": round(info.mflops, 2)}
-        log_run_config(trainer.loggers, resolved, size)
+        log_run_config(trainer.loggers, resolved, self.model_size)

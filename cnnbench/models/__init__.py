@@ -1,31 +1,28 @@
 """The model zoo: backbones in a registry, each family wrapped by a LightningModule on :class:`ImageClassifier`.
 
-Every module of this package other than the shared ones below is a family file: importing the package
-imports each of them, which registers its backbone factories (``@register_model``) and defines its
-LightningModule. A new architecture is therefore one new file here (and its expected parameter count in
-the tests); its class and factories are exported under their own names (``cnnbench.models.ResNet``).
+Importing the package imports every module of it, and so registers every model (``@register_model`` on each
+backbone factory, in the file that defines its family's LightningModule). A new architecture is therefore one new
+file here (and its expected parameter count in the tests); its class and factories are exported under their own
+names (``cnnbench.models.ResNet``, ``cnnbench.models.resnet18``).
 """
 
 import importlib
 import pkgutil
 
-from cnnbench.classifier import ImageClassifier, model_classes
+from cnnbench.classifier import ImageClassifier as ImageClassifier
 from cnnbench.models.registry import create_model as create_model
-from cnnbench.models.registry import factories
-from cnnbench.models.registry import list_models as list_models
+from cnnbench.models.registry import families, list_models, model_specs
+from cnnbench.models.registry import model_spec as model_spec
 from cnnbench.models.registry import register_model as register_model
 
-_SHARED = {"layers", "registry", "summary", "variants"}  # helpers, not families
-
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in _SHARED:
-        importlib.import_module(f"{__name__}.{_module.name}")
+    importlib.import_module(f"{__name__}.{_module.name}")
 
-globals().update({cls.__name__: cls for cls in model_classes() if cls is not ImageClassifier})
-globals().update(factories())
+globals().update({cls.__name__: cls for cls in families()})
+globals().update({name: spec.factory for name, spec in model_specs().items()})
 
 __all__ = sorted(
-    ["ImageClassifier", "create_model", "list_models", "register_model"]
-    + [cls.__name__ for cls in model_classes() if cls is not ImageClassifier]
-    + list(factories())
+    ["ImageClassifier", "create_model", "list_models", "model_spec", "register_model"]
+    + [cls.__name__ for cls in families()]
+    + list_models()
 )

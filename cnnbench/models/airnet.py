@@ -75,35 +75,6 @@ def dirac_init(conv: nn.Conv2d) -> None:
         nn.init.dirac_(conv.weight[:n])
 
 
-@register_model
-def airnet(
-    num_classes: int = 10,
-    in_channels: int = 3,
-    image_size: int = 32,
-    widths: tuple[int, int, int] = (64, 256, 256),
-    logit_scale: float = 1 / 9,
-    bn_weight: bool = False,
-    bn_momentum: float = 0.4,
-    dirac: bool = True,
-    activation: Activation = "gelu",
-) -> nn.Module:
-    """AirNet: a frozen 2x2 whitening layer (2 * 4 * ``in_channels`` filters), three conv groups, max-pool, linear.
-
-    ``activation`` is the conv groups' (the 2025 CIFAR-10 speedrun uses SiLU); the whitening layer's stays GELU.
-    """
-    whiten_width = 2 * in_channels * 4
-    whiten = nn.Conv2d(in_channels, whiten_width, 2, padding=0, bias=True)
-    whiten.weight.requires_grad_(False)  # set from the data (AirNet.init_whitening), then kept
-    layers: list[nn.Module] = [whiten, nn.GELU()]
-    channels = whiten_width
-    for width in widths:
-        layers.append(conv_group(channels, width, bn_weight, bn_momentum, dirac, activation))
-        channels = width
-    # 31x31 after the unpadded 2x2 whitening: 15, 7, 3 after the three pools; the last max-pool takes all of it.
-    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
-    return nn.Sequential(*layers)
-
-
 def whitening_weights(patches: Tensor, eps: float = 5e-4) -> Tensor:
     """Filters (2k, C, 2, 2) that whiten 2x2 patches (N, C, 2, 2): eigenvectors of their covariance scaled by
     1/sqrt(eigenvalue + eps), with their negatives so that a GELU after them loses no sign."""
@@ -130,8 +101,6 @@ class AirNet(ImageClassifier):
         dirac: Dirac-initialize the convolutions (False: PyTorch's default init).
         activation: The conv groups' activation, ``gelu`` (airbench) or ``silu`` (hiverge's 2025 speedrun).
     """
-
-    variants = {"airnet": {}}
 
     def __init__(
         self,
@@ -191,3 +160,32 @@ class AirNet(ImageClassifier):
         weights = whitening_weights(patches).to(whiten.weight)
         whiten.weight.copy_(weights)
         whiten.bias.copy_(-(weights.flatten(1) @ patches.mean(dim=0).flatten().to(weights)))
+
+
+@register_model(AirNet)
+def airnet(
+    num_classes: int = 10,
+    in_channels: int = 3,
+    image_size: int = 32,
+    widths: tuple[int, int, int] = (64, 256, 256),
+    logit_scale: float = 1 / 9,
+    bn_weight: bool = False,
+    bn_momentum: float = 0.4,
+    dirac: bool = True,
+    activation: Activation = "gelu",
+) -> nn.Module:
+    """AirNet: a frozen 2x2 whitening layer (2 * 4 * ``in_channels`` filters), three conv groups, max-pool, linear.
+
+    ``activation`` is the conv groups' (the 2025 CIFAR-10 speedrun uses SiLU); the whitening layer's stays GELU.
+    """
+    whiten_width = 2 * in_channels * 4
+    whiten = nn.Conv2d(in_channels, whiten_width, 2, padding=0, bias=True)
+    whiten.weight.requires_grad_(False)  # set from the data (AirNet.init_whitening), then kept
+    layers: list[nn.Module] = [whiten, nn.GELU()]
+    channels = whiten_width
+    for width in widths:
+        layers.append(conv_group(channels, width, bn_weight, bn_momentum, dirac, activation))
+        channels = width
+    # 31x31 after the unpadded 2x2 whitening: 15, 7, 3 after the three pools; the last max-pool takes all of it.
+    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
+    return nn.Sequential(*layers)

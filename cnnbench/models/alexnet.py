@@ -50,7 +50,23 @@ def _alexnet(
     return nn.Sequential(features, head)
 
 
-@register_model
+class AlexNet(ImageClassifier):
+    """AlexNet in three variants.
+
+    Args:
+        variant: ``alexnet_cifar`` (3x3 convolutions for 32x32), ``alexnet_cifar7`` (7x7 first layer for
+            32x32, small MLP) or ``alexnet`` (the classic, for 224x224: set ``--data.image_size 224``).
+        dropout: Dropout before each hidden linear layer (None: the variant's default, 0.5 or 0 for cifar7).
+    """
+
+    def __init__(self, variant: AlexNetVariant = "alexnet_cifar", dropout: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        options = {} if dropout is None else {"dropout": dropout}
+        self.model_name = variant
+        self.backbone = create_model(variant, **options, **self.backbone_kwargs)
+
+
+@register_model(AlexNet, variant="alexnet_cifar")
 def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, dropout: float = 0.5) -> nn.Module:
     """AlexNet for 32x32 inputs: 3x3 convolutions (64-192-384-256-256), three 2x2 max-pools, 4096-4096 MLP."""
     stem = [
@@ -64,7 +80,7 @@ def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, image_size: int =
     )
 
 
-@register_model
+@register_model(AlexNet, variant="alexnet_cifar7")
 def alexnet_cifar7(
     num_classes: int = 10, in_channels: int = 3, image_size: int = 32, dropout: float = 0.0
 ) -> nn.Module:
@@ -78,7 +94,7 @@ def alexnet_cifar7(
     return _alexnet(stem, (256, 384, 384, 256), None, (1024, 512), num_classes, in_channels, image_size, dropout)
 
 
-@register_model
+@register_model(AlexNet, image_size=224, variant="alexnet")
 def alexnet(num_classes: int = 10, in_channels: int = 1, image_size: int = 224, dropout: float = 0.5) -> nn.Module:
     """The classic AlexNet for 224x224 inputs (11x11 stride-4 first layer, 4096-4096 MLP), Xavier-initialized.
 
@@ -102,21 +118,3 @@ def alexnet(num_classes: int = 10, in_channels: int = 1, image_size: int = 224, 
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(module.weight)
     return model
-
-
-class AlexNet(ImageClassifier):
-    """AlexNet in three variants.
-
-    Args:
-        variant: ``alexnet_cifar`` (3x3 convolutions for 32x32), ``alexnet_cifar7`` (7x7 first layer for
-            32x32, small MLP) or ``alexnet`` (the classic, for 224x224: set ``--data.image_size 224``).
-        dropout: Dropout before each hidden linear layer (None: the variant's default, 0.5 or 0 for cifar7).
-    """
-
-    variants = {name: {"variant": name} for name in ("alexnet_cifar", "alexnet_cifar7", "alexnet")}
-
-    def __init__(self, variant: AlexNetVariant = "alexnet_cifar", dropout: float | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        options = {} if dropout is None else {"dropout": dropout}
-        self.model_name = variant
-        self.backbone = create_model(variant, **options, **self.backbone_kwargs)

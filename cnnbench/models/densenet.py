@@ -52,18 +52,6 @@ def _densenet(
     return nn.Sequential(*layers)
 
 
-@register_model
-def densenet121(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
-    """DenseNet-121 (growth 32, blocks 6-12-24-16, compression 0.5) with a 3x3 stem and no stem pooling."""
-    return _densenet((6, 12, 24, 16), 32, num_classes, in_channels)
-
-
-@register_model
-def densenet_small(num_classes: int = 10, in_channels: int = 3, image_size: int = 28) -> nn.Module:
-    """DenseNet-BC-40 (growth 12, three blocks of 6 layers, compression 0.5): 28x28 -> 14 -> 7, about 0.2M params."""
-    return _densenet((6, 6, 6), 12, num_classes, in_channels)
-
-
 class DenseNet(ImageClassifier):
     """DenseNet.
 
@@ -71,9 +59,19 @@ class DenseNet(ImageClassifier):
         variant: ``densenet121`` or ``densenet_small`` (DenseNet-BC-40, fit for 28x28 Fashion-MNIST).
     """
 
-    variants = {name: {"variant": name} for name in ("densenet121", "densenet_small")}
-
     def __init__(self, variant: DenseNetVariant = "densenet121", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_name = variant
         self.backbone = create_model(self.model_name, **self.backbone_kwargs)
+
+
+@register_model(DenseNet, variant="densenet121")
+def densenet121(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    """DenseNet-121 (growth 32, blocks 6-12-24-16, compression 0.5) with a 3x3 stem and no stem pooling."""
+    return _densenet((6, 12, 24, 16), 32, num_classes, in_channels)
+
+
+@register_model(DenseNet, variant="densenet_small")
+def densenet_small(num_classes: int = 10, in_channels: int = 3, image_size: int = 28) -> nn.Module:
+    """DenseNet-BC-40 (growth 12, three blocks of 6 layers, compression 0.5): 28x28 -> 14 -> 7, about 0.2M params."""
+    return _densenet((6, 6, 6), 12, num_classes, in_channels)

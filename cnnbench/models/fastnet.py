@@ -24,7 +24,21 @@ def conv_bn_gelu(in_channels: int, out_channels: int, pool: bool = False) -> nn.
     return nn.Sequential(*layers, nn.BatchNorm2d(out_channels), nn.GELU())
 
 
-@register_model
+class FastNet(ImageClassifier):
+    """FastNet: few epochs to a good CIFAR-10 model (``configs/cifar10/fast.yaml``; its figures in the README).
+
+    Args:
+        stem_width: Channels of the stem convolution.
+        widths: Channels of each stage (each halves the resolution).
+    """
+
+    def __init__(self, stem_width: int = 24, widths: tuple[int, ...] = (64, 128, 256), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_name = "fastnet"
+        self.backbone = create_model(self.model_name, stem_width=stem_width, widths=widths, **self.backbone_kwargs)
+
+
+@register_model(FastNet)
 def fastnet(
     num_classes: int = 10,
     in_channels: int = 3,
@@ -38,19 +52,3 @@ def fastnet(
         layers += [conv_bn_gelu(channels, width, pool=True), conv_bn_gelu(width, width)]
         channels = width
     return nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes, bias=False))
-
-
-class FastNet(ImageClassifier):
-    """FastNet: few epochs to a good CIFAR-10 model (``configs/cifar10/fast.yaml``; its figures in the README).
-
-    Args:
-        stem_width: Channels of the stem convolution.
-        widths: Channels of each stage (each halves the resolution).
-    """
-
-    variants = {"fastnet": {}}
-
-    def __init__(self, stem_width: int = 24, widths: tuple[int, ...] = (64, 128, 256), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.model_name = "fastnet"
-        self.backbone = create_model(self.model_name, stem_width=stem_width, widths=widths, **self.backbone_kwargs)

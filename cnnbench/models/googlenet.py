@@ -43,7 +43,16 @@ _STAGES: tuple[tuple[tuple[int, ...], ...], ...] = (
 )
 
 
-@register_model
+class GoogLeNet(ImageClassifier):
+    """GoogLeNet (Inception v1 with BatchNorm) for 32x32 and 28x28 inputs."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_name = "googlenet"
+        self.backbone = create_model(self.model_name, **self.backbone_kwargs)
+
+
+@register_model(GoogLeNet)
 def googlenet(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """Inception v1 for small images: a 3x3 convolution to 192 maps instead of the 224x224 stem, then
     inception 3a-3b, max-pool, 4a-4e, max-pool, 5a-5b, global average pooling and one linear layer (1024 to classes).
@@ -62,14 +71,3 @@ def googlenet(num_classes: int = 10, in_channels: int = 3, image_size: int = 32)
             layers.append(block)
             channels = block.out_channels
     return nn.Sequential(*layers, classifier_head(channels, num_classes))
-
-
-class GoogLeNet(ImageClassifier):
-    """GoogLeNet (Inception v1 with BatchNorm) for 32x32 and 28x28 inputs."""
-
-    variants = {"googlenet": {}}
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.model_name = "googlenet"
-        self.backbone = create_model(self.model_name, **self.backbone_kwargs)

@@ -13,7 +13,21 @@ from cnnbench.models.registry import create_model, register_model
 Pooling = Literal["max", "avg"]
 
 
-@register_model
+class LeNet5(ImageClassifier):
+    """LeNet-5.
+
+    Args:
+        activation: ``relu`` (modern) or ``tanh``/``sigmoid`` (original and d2l versions).
+        pooling: ``max`` (modern) or ``avg`` (original subsampling).
+    """
+
+    def __init__(self, activation: Activation = "relu", pooling: Pooling = "max", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_name = "lenet5"
+        self.backbone = create_model(self.model_name, activation=activation, pooling=pooling, **self.backbone_kwargs)
+
+
+@register_model(LeNet5)
 def lenet5(
     num_classes: int = 10,
     in_channels: int = 3,
@@ -41,19 +55,3 @@ def lenet5(
         activation_layer(activation),
         nn.Linear(84, num_classes),
     )
-
-
-class LeNet5(ImageClassifier):
-    """LeNet-5.
-
-    Args:
-        activation: ``relu`` (modern) or ``tanh``/``sigmoid`` (original and d2l versions).
-        pooling: ``max`` (modern) or ``avg`` (original subsampling).
-    """
-
-    variants = {"lenet5": {}}
-
-    def __init__(self, activation: Activation = "relu", pooling: Pooling = "max", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.model_name = "lenet5"
-        self.backbone = create_model(self.model_name, activation=activation, pooling=pooling, **self.backbone_kwargs)

@@ -21,7 +21,21 @@ def mlpconv(in_channels: int, widths: tuple[int, int, int], kernel_size: int, ba
     )
 
 
-@register_model
+class NiN(ImageClassifier):
+    """Network in Network.
+
+    Args:
+        batch_norm: BatchNorm after every convolution but the last.
+        dropout: Dropout after the first two blocks.
+    """
+
+    def __init__(self, batch_norm: bool = True, dropout: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_name = "nin"
+        self.backbone = create_model(self.model_name, batch_norm=batch_norm, dropout=dropout, **self.backbone_kwargs)
+
+
+@register_model(NiN)
 def nin(
     num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True, dropout: float = 0.5
 ) -> nn.Module:
@@ -44,19 +58,3 @@ def nin(
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
     )
-
-
-class NiN(ImageClassifier):
-    """Network in Network.
-
-    Args:
-        batch_norm: BatchNorm after every convolution but the last.
-        dropout: Dropout after the first two blocks.
-    """
-
-    variants = {"nin": {}}
-
-    def __init__(self, batch_norm: bool = True, dropout: float = 0.5, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.model_name = "nin"
-        self.backbone = create_model(self.model_name, batch_norm=batch_norm, dropout=dropout, **self.backbone_kwargs)

@@ -76,24 +76,6 @@ def _resnet(depth: int, num_classes: int, in_channels: int) -> nn.Sequential:
     return nn.Sequential(*layers, classifier_head(channels, num_classes))
 
 
-@register_model
-def resnet18(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
-    """ResNet-18: basic blocks (2, 2, 2, 2), CIFAR stem."""
-    return _resnet(18, num_classes, in_channels)
-
-
-@register_model
-def resnet34(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
-    """ResNet-34: basic blocks (3, 4, 6, 3), CIFAR stem."""
-    return _resnet(34, num_classes, in_channels)
-
-
-@register_model
-def resnet50(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
-    """ResNet-50: bottleneck blocks (3, 4, 6, 3), CIFAR stem."""
-    return _resnet(50, num_classes, in_channels)
-
-
 class ResNet(ImageClassifier):
     """ResNet-18/34/50 for 32x32 and 28x28 inputs.
 
@@ -101,9 +83,25 @@ class ResNet(ImageClassifier):
         depth: 18, 34 or 50 layers.
     """
 
-    variants = {f"resnet{depth}": {"depth": depth} for depth in _LAYOUTS}
-
     def __init__(self, depth: ResNetDepth = 18, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_name = f"resnet{depth}"
         self.backbone = create_model(self.model_name, **self.backbone_kwargs)
+
+
+@register_model(ResNet, depth=18)
+def resnet18(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    """ResNet-18: basic blocks (2, 2, 2, 2), CIFAR stem."""
+    return _resnet(18, num_classes, in_channels)
+
+
+@register_model(ResNet, depth=34)
+def resnet34(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    """ResNet-34: basic blocks (3, 4, 6, 3), CIFAR stem."""
+    return _resnet(34, num_classes, in_channels)
+
+
+@register_model(ResNet, depth=50)
+def resnet50(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    """ResNet-50: bottleneck blocks (3, 4, 6, 3), CIFAR stem."""
+    return _resnet(50, num_classes, in_channels)

@@ -10,10 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnbench.data.datasets import DATASETS
 from cnnbench.errors import CnnbenchError
-from cnnbench.models.registry import create_model, list_models
-
-#: Models that need a bigger input than the datasets' own (the DataModule resizes: ``--data.image_size``).
-NATIVE_IMAGE_SIZE: dict[str, int] = {"alexnet": 224}
+from cnnbench.models.registry import create_model, list_models, model_spec
 
 
 @dataclass(frozen=True)
@@ -26,9 +23,10 @@ class ModelInfo:
 
 
 def input_shape(name: str, dataset: str) -> tuple[int, int]:
-    """(channels, side) the model ``name`` sees when trained on ``dataset`` with its usual options."""
+    """(channels, side) the model ``name`` sees when trained on ``dataset`` with its usual options: a model
+    registered with an ``image_size`` is built for it (the DataModule resizes: ``--data.image_size``)."""
     spec = DATASETS[dataset]
-    return spec.channels, NATIVE_IMAGE_SIZE.get(name, spec.image_size)
+    return spec.channels, model_spec(name).image_size or spec.image_size
 
 
 def describe(name: str, in_channels: int, image_size: int, num_classes: int = 10) -> ModelInfo:

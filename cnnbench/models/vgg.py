@@ -35,30 +35,6 @@ def _vgg(depth: int, num_classes: int, in_channels: int, batch_norm: bool) -> nn
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels, num_classes))
 
 
-@register_model
-def vgg11(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True) -> nn.Module:
-    """VGG-11 (configuration A) for 32x32 or 28x28 inputs."""
-    return _vgg(11, num_classes, in_channels, batch_norm)
-
-
-@register_model
-def vgg13(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True) -> nn.Module:
-    """VGG-13 (configuration B) for 32x32 or 28x28 inputs."""
-    return _vgg(13, num_classes, in_channels, batch_norm)
-
-
-@register_model
-def vgg16(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True) -> nn.Module:
-    """VGG-16 (configuration D) for 32x32 or 28x28 inputs."""
-    return _vgg(16, num_classes, in_channels, batch_norm)
-
-
-@register_model
-def vgg19(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True) -> nn.Module:
-    """VGG-19 (configuration E) for 32x32 or 28x28 inputs."""
-    return _vgg(19, num_classes, in_channels, batch_norm)
-
-
 class VGG(ImageClassifier):
     """VGG-11/13/16/19 with the CIFAR head (512 features to one linear layer).
 
@@ -67,9 +43,31 @@ class VGG(ImageClassifier):
         batch_norm: BatchNorm after every convolution (without it the deep variants hardly train from scratch).
     """
 
-    variants = {f"vgg{depth}": {"depth": depth} for depth in _STAGE_DEPTHS}
-
     def __init__(self, depth: VGGDepth = 16, batch_norm: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_name = f"vgg{depth}"
         self.backbone = create_model(self.model_name, batch_norm=batch_norm, **self.backbone_kwargs)
+
+
+@register_model(VGG, depth=11)
+def vgg11(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True) -> nn.Module:
+    """VGG-11 (configuration A) for 32x32 or 28x28 inputs."""
+    return _vgg(11, num_classes, in_channels, batch_norm)
+
+
+@register_model(VGG, depth=13)
+def vgg13(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True) -> nn.Module:
+    """VGG-13 (configuration B) for 32x32 or 28x28 inputs."""
+    return _vgg(13, num_classes, in_channels, batch_norm)
+
+
+@register_model(VGG, depth=16)
+def vgg16(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True) -> nn.Module:
+    """VGG-16 (configuration D) for 32x32 or 28x28 inputs."""
+    return _vgg(16, num_classes, in_channels, batch_norm)
+
+
+@register_model(VGG, depth=19)
+def vgg19(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, batch_norm: bool = True) -> nn.Module:
+    """VGG-19 (configuration E) for 32x32 or 28x28 inputs."""
+    return _vgg(19, num_classes, in_channels, batch_norm)

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Trainer
 
+from cnnbench.data import ImageDataModule
 from cnnbench.errors import CnnbenchError
 from cnnbench.figures import (
     confusion_matrix,
@@ -18,6 +19,7 @@ from cnnbench.figures import (
     save_prediction_grid,
     write_confusion_csv,
 )
+from cnnbench.models.checkpoint import load_classifier
 from cnnbench.report import baseline, groups
 from cnnbench.report.runs import RunRecord, fmt
 from cnnbench.runs import best_or_last
@@ -45,9 +47,6 @@ def markdown(rows: list[list[str]]) -> str:
 
 def test_figures(run: RunRecord, out: Path, data_dir: str | None) -> list[Path]:
     """Predict the test split with the run's best checkpoint; save its confusion matrix and prediction grid."""
-    from cnnbench.data import ImageDataModule
-    from cnnbench.export import load_classifier
-
     checkpoint = best_or_last(run.path)
     if checkpoint is None:
         raise CnnbenchError(f"{run.path} has no checkpoint to draw the test figures from")

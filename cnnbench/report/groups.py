@@ -10,15 +10,20 @@ import hashlib
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from cnnbench.data.datasets import DATASETS
 from cnnbench.errors import CnnbenchError
+from cnnbench.models.registry import model_name
 from cnnbench.report.compute import eval_pflops
 from cnnbench.report.runs import RunRecord, fmt
 from cnnbench.report.stats import mean_std_ci
+from cnnbench.runs import dataset_name
 
 # Options that name where or under which seed a run ran, not what it trained: runs differing only here are repeats.
 NOT_THE_RECIPE = (("seed_everything",), ("run_name",), ("ckpt_path",), ("config",), ("trainer", "default_root_dir"),
@@ -69,12 +74,16 @@ def group_key(config: dict) -> str:
     The report's groups and the W&B group of every run (``fit``, its ``test``s, sweep trials) are this key, so one
     recipe's seeds are one group in both.
     """
-    from cnnbench.models.variants import model_name
-    from cnnbench.runs import dataset_name
-
     digest = hashlib.sha256(recipe_key(config).encode()).hexdigest()[:10]
     model = config["model"]
     return f"{dataset_name(config['data'])}-{model_name(model['class_path'], model.get('init_args'))}-{digest}"
+
+
+def run_group(run_dir: Path, config: Mapping[str, Any]) -> str:
+    """The report's group of the run: from the ``config.yaml`` the run's fit wrote (what the report reads), else
+    from this command's config (a first ``fit``; a ``test`` of a checkpoint outside any run folder)."""
+    saved = run_dir / "config.yaml"
+    return group_key(yaml.safe_load(saved.read_text()) if saved.is_file() else dict(config))
 
 
 def environment(run: RunRecord) -> dict | None:

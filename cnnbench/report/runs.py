@@ -11,6 +11,8 @@ from pathlib import Path
 import yaml
 
 from cnnbench.errors import CnnbenchError
+from cnnbench.models.registry import model_name
+from cnnbench.models.summary import describe
 from cnnbench.runs import dataset_name
 
 
@@ -40,8 +42,6 @@ class RunRecord:
 
     @property
     def model(self) -> str:
-        from cnnbench.models.variants import model_name
-
         return model_name(self.config["model"]["class_path"], self.config["model"].get("init_args"))
 
     @property
@@ -105,8 +105,6 @@ class RunRecord:
         return statistics.median(rates) if rates else None
 
     def size(self) -> tuple[int, float]:
-        from cnnbench.models.summary import describe
-
         hp = self.hparams
         info = describe(self.model, hp["in_channels"], hp["image_size"], hp["num_classes"])
         return info.params, info.mflops

@@ -13,7 +13,13 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.trainer import call as lightning_call
 from torch import nn
 
-from cnnbench.compat import CheckpointOptionsHook, cluster_environment, should_update_logs
+from cnnbench.compat import (
+    CheckpointOptionsHook,
+    cluster_environment,
+    request_sigterm_stop,
+    should_update_logs,
+    skip_per_batch_sigterm_broadcast,
+)
 from cnnbench.errors import CheckpointNotFoundError
 
 
@@ -103,3 +109,22 @@ def test_inherited_batch_hooks_are_skipped_and_overridden_ones_still_run(tmp_pat
     assert counting.batch_ends == 12
     # Lightning still dispatches through the callable check this relies on.
     assert "if callable(fn)" in inspect.getsource(lightning_call._call_callback_hooks)
+
+
+def test_lightnings_per_batch_sigterm_broadcast_is_the_one_skipped() -> None:
+    from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
+
+    # The training loop calls this method before every batch under DDP (a collective and an .item() each step).
+    assert "self._broadcast_sigterm_tensor()" in inspect.getsource(_TrainingEpochLoop.advance)
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    loop = trainer.fit_loop.epoch_loop
+    assert inspect.ismethod(loop._broadcast_sigterm_tensor)
+    skip_per_batch_sigterm_broadcast(trainer)
+    assert not inspect.ismethod(loop._broadcast_sigterm_tensor) and loop._broadcast_sigterm_tensor() is None
+
+
+def test_the_sigterm_flag_is_lightnings() -> None:
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    assert not trainer.received_sigterm
+    request_sigterm_stop(trainer)
+    assert trainer.received_sigterm  # what Lightning's loops test before raising SIGTERMException

@@ -67,3 +67,12 @@ class SignalAt(Callback):
 
     def on_train_epoch_end(self, trainer: Trainer, *args: Any) -> None:
         self._at("on_train_epoch_end", trainer)
+
+
+class PoisonRank(Callback):
+    """At each training epoch end, makes a weight NaN on rank ``$CNNBENCH_TEST_POISON_RANK`` only (a diverged rank:
+    under DDP the BatchNorm statistics of each rank's last batch differ, and so can their finiteness)."""
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if str(trainer.global_rank) == os.environ.get("CNNBENCH_TEST_POISON_RANK"):
+            next(pl_module.parameters()).data.view(-1)[0] = float("nan")

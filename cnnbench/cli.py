@@ -26,7 +26,7 @@ from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
 from cnnbench.compat import CheckpointOptionsHook, skip_inherited_batch_hooks
 from cnnbench.data import ImageDataModule
-from cnnbench.errors import CheckpointNotFoundError, user_error
+from cnnbench.errors import BadValueError, CheckpointNotFoundError, user_error
 from cnnbench.launch import in_slurm_job, newest_state
 from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
 from cnnbench.models.variants import expand_model_short_names, model_name
@@ -185,6 +185,12 @@ class CnnbenchCLI(CheckpointOptionsHook):
             # fp32 on tensor-core GPUs: choose the matmul precision (TF32 unless deterministic), never inherit it.
             torch.set_float32_matmul_precision("highest" if given.get("deterministic") else "high")
         trainer = super().instantiate_trainer(**kwargs)
+        if subcommand in ("test", "predict") and trainer.world_size > 1:
+            # Lightning's distributed sampler pads the split with repeated images (and predictions come back per rank).
+            raise BadValueError(
+                f"cnnbench {subcommand} runs on one device (several would count repeated images); "
+                "drop --trainer.devices/--trainer.num_nodes/--trainer.strategy."
+            )
         skip_inherited_batch_hooks(trainer.callbacks)  # Lightning's own too (model summary, ...)
         return trainer
 

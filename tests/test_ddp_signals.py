@@ -34,13 +34,13 @@ def fit(cifar_dir: Path, root: Path, records: Path, moments: str, epochs: int) -
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def finish(process: subprocess.Popen) -> tuple[int, str]:
+def finish(process: subprocess.Popen, records: Path) -> tuple[int, str]:
     try:
         _, err = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        for pid_file in Path(os.environ.get("CNNBENCH_TEST_RECORDS", "/nonexistent")).glob("pid.rank*"):
+    except subprocess.TimeoutExpired:  # a hang: end both ranks (rank 1 is rank 0's child, not the test's)
+        for pid_file in records.glob("pid.rank*"):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        process.kill()
         raise
     return process.returncode, err
 
@@ -73,7 +73,7 @@ def test_sigterm_anywhere_saves_one_step_on_every_rank_and_exits_143(
         for pid_file in sorted(records.glob("pid.rank*")):
             time.sleep(rng.uniform(0, 1.5))
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    code, err = finish(process)
+    code, err = finish(process, records)
     assert code == 143, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     (run_dir,) = tmp_path.glob("cifar10-simple_cnn/*")
@@ -92,7 +92,7 @@ def test_sigterm_anywhere_saves_one_step_on_every_rank_and_exits_143(
         return
     # The state resumes: one more epoch after the signal's, from where it stopped, no step lost or repeated.
     epochs = step // STEPS_PER_EPOCH + 1
-    code, err = finish(fit(cifar_dir, tmp_path, records, "", epochs=epochs))
+    code, err = finish(fit(cifar_dir, tmp_path, records, "", epochs=epochs), records)
     assert code == 0, err[-3000:]
     steps = [s for s, _ in column(read_metrics(run_dir), "train/lr")]
     assert sorted(set(steps)) == list(range(epochs * STEPS_PER_EPOCH))

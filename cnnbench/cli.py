@@ -50,8 +50,11 @@ class CnnbenchCLI(CheckpointOptionsHook):
             # One device unless asked: Lightning's devices="auto" would make any multi-GPU box an N-rank DDP run
             # (N times the global batch, results no longer comparable with one GPU's).
             trainer_defaults={
-                "default_root_dir": runs.DEFAULT_ROOT, "max_epochs": 10, "accelerator": "auto", "devices": 1
-            },  # fmt: skip
+                "default_root_dir": runs.DEFAULT_ROOT,
+                "max_epochs": 10,
+                "accelerator": "auto",
+                "devices": 1,
+            },
             auto_configure_optimizers=False,  # the model's configure_optimizers holds the recipe
             # No abbreviations: a misspelled prefix such as --trainer.max_epoch must fail, not match max_epochs.
             parser_kwargs={

@@ -30,12 +30,17 @@ def two_nodes(cifar_dir: Path, root: Path, *extra: str, signal_at: str = "") -> 
     args = base_args(cifar_dir, root, "--trainer.strategy=ddp", "--trainer.num_nodes=2", "--trainer.devices=1",
                      "--trainer.callbacks+=tests.helpers.callbacks.SignalAt", *extra)  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CNNBENCH_TEST_SIGNAL": signal_at}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
+                "--master-addr=127.0.0.1", f"--master-port={port}"]  # fmt: skip
+    command = ["-m", "cnnbench", "fit", *args]
     nodes = [
         subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", f"--node-rank={node}",
-             "--master-addr=127.0.0.1", f"--master-port={port}", "-m", "cnnbench", "fit", *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            [*torchrun, f"--node-rank={node}", *command],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for node in (0, 1)
     ]
     try:

@@ -27,7 +27,8 @@ from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
 from cnnbench.compat import CheckpointOptionsHook
 from cnnbench.data import ImageDataModule
-from cnnbench.errors import CheckpointNotFoundError, user_error
+from cnnbench.errors import BadValueError, CheckpointNotFoundError, user_error
+from cnnbench.launch import in_slurm_job, newest_state
 from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
 from cnnbench.models.registry import expand_model_short_names, model_name, spec_of
 from cnnbench.models.summary import describe
@@ -41,6 +42,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
 
     def __init__(self, args: ArgsType = None, run: bool = True) -> None:
         self.checkpoint: runs.CheckpointHparams | None = None  # that of --ckpt_path, once vetted
+        self._run_id: str | None = None  # the SLURM job's run, once --ckpt_path auto has looked into it
         super().__init__(
             model_class=ImageClassifier,
             datamodule_class=LightningDataModule,  # ImageDataModule by default; any with the shape facts
@@ -49,7 +51,14 @@ class CnnbenchCLI(CheckpointOptionsHook):
             save_config_callback=SaveRunConfig,
             parser_class=CnnbenchArgumentParser,
             seed_everything_default=42,  # a fixed, visible seed rather than Lightning's random one
-            trainer_defaults={"default_root_dir": runs.DEFAULT_ROOT, "max_epochs": 10},
+            # One device unless asked: Lightning's devices="auto" would make any multi-GPU box an N-rank DDP run
+            # (N times the global batch, results no longer comparable with one GPU's).
+            trainer_defaults={
+                "default_root_dir": runs.DEFAULT_ROOT,
+                "max_epochs": 10,
+                "accelerator": "auto",
+                "devices": 1,
+            },
             auto_configure_optimizers=False,  # the model's configure_optimizers holds the recipe
             # No abbreviations: a misspelled prefix such as --trainer.max_epoch must fail, not match max_epochs.
             parser_kwargs={
@@ -103,17 +112,34 @@ class CnnbenchCLI(CheckpointOptionsHook):
             return
         if requested == "auto" and subcommand != "fit":
             raise CheckpointNotFoundError(f"--ckpt_path auto resumes a fit; for {subcommand} use best, last or a file.")
-        try:
-            path = runs.resolve_checkpoint("last" if requested == "auto" else str(requested), self._group_dir())
-        except CheckpointNotFoundError:
-            if requested != "auto":
-                raise
-            path = None
-            rank_zero_info(f"cnnbench: --ckpt_path auto: no earlier run with a last.ckpt under {self._group_dir()}; "
-                           "starting a new run.")  # fmt: skip
+        path = self._slurm_job_state() if requested == "auto" and in_slurm_job() else self._resolve(str(requested))
         options["ckpt_path"] = str(path) if path else None
         if path is not None:
             self._adopt_checkpoint_options(path)
+
+    def _slurm_job_state(self) -> Path | None:
+        """What a (requeued) SLURM job resumes: the newest state in its own run folder, never another run's.
+
+        Lightning's ``hpc_ckpt_N.ckpt`` of a requeue signal can be newer than ``last.ckpt``: the one with the most
+        steps wins (a concrete file given to Lightning bypasses its own choice of the hpc checkpoint).
+        """
+        self._run_id = runs.new_run_id(self._group_dir())
+        run_dir = self._group_dir() / self._run_id
+        path = newest_state(run_dir, run_dir / runs.CHECKPOINT_DIR / runs.LAST_NAME)
+        if path is None:
+            rank_zero_info(f"cnnbench: --ckpt_path auto: no checkpoint of this SLURM job in {run_dir} yet; "
+                           "starting a new run there.")  # fmt: skip
+        return path
+
+    def _resolve(self, requested: str) -> Path | None:
+        try:
+            return runs.resolve_checkpoint("last" if requested == "auto" else requested, self._group_dir())
+        except CheckpointNotFoundError:
+            if requested != "auto":
+                raise
+            rank_zero_info(f"cnnbench: --ckpt_path auto: no earlier run with a last.ckpt under {self._group_dir()}; "
+                           "starting a new run.")  # fmt: skip
+            return None
 
     def _adopt_checkpoint_options(self, path: Path) -> None:
         self.checkpoint = held = runs.CheckpointHparams.read(path)
@@ -131,7 +157,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
         options = self._options()
         checkpoint = Path(options["ckpt_path"]) if options.get("ckpt_path") else None
         self.run_dir, self.log_dir = runs.run_folders(
-            self._group_dir(), self.config.get("subcommand", "fit"), checkpoint
+            self._group_dir(), self.config.get("subcommand", "fit"), checkpoint, self._run_id
         )
         if self.config.get("subcommand") == "fit" and checkpoint and runs.run_dir_of(checkpoint):
             rank_zero_info(f"cnnbench: resuming run {self.run_dir} from {checkpoint}")
@@ -179,7 +205,14 @@ class CnnbenchCLI(CheckpointOptionsHook):
         self.save_config_kwargs["model_size"] = {
             "model/name": info.name, "model/params": info.params, "model/mflops": round(info.mflops, 2)
         }  # fmt: skip
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if subcommand in ("test", "predict") and trainer.world_size > 1:
+            # Lightning's distributed sampler pads the split with repeated images (and predictions come back per rank).
+            raise BadValueError(
+                f"cnnbench {subcommand} runs on one device (several would count repeated images); "
+                "drop --trainer.devices/--trainer.num_nodes/--trainer.strategy."
+            )
+        return trainer
 
 
 def _as_list(value: Any) -> list[Any]:

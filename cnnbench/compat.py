@@ -16,6 +16,19 @@ def should_update_logs(trainer: Trainer) -> bool:
     return trainer._logger_connector.should_update_logs
 
 
+def skip_per_batch_sigterm_broadcast(trainer: Trainer) -> None:
+    """Turn off the broadcast of rank 0's SIGTERM flag that Lightning's training loop makes before every batch under
+    DDP (and reads back with ``.item()``: a collective and a host-device sync per step). cnnbench's own agreement
+    (``cnnbench.callbacks.stop_signals``) replaces it."""
+    trainer.fit_loop.epoch_loop._broadcast_sigterm_tensor = lambda: None  # type: ignore[method-assign]
+
+
+def request_sigterm_stop(trainer: Trainer) -> None:
+    """Make Lightning stop as on SIGTERM: it ends the current training batch (logging it) and raises
+    ``SIGTERMException``. Only the flag its own handler sets does that."""
+    trainer._signal_connector.received_sigterm = True
+
+
 def cluster_environment(trainer: Trainer) -> ClusterEnvironment:
     """The cluster environment (SLURM, torchelastic, ...) Lightning detected for this trainer."""
     return trainer._accelerator_connector.cluster_environment

@@ -39,6 +39,8 @@ def lr_find_command(args: list[str]) -> None:
     )  # fmt: skip
     if finder is None:
         raise CnnbenchError("lr_find ran no steps (is the training split empty?)")
+    if not trainer.is_global_zero:  # under DDP every rank ran the test; one writes and prints
+        return
     run_dir = Path(cli.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     figure = finder.plot(suggest=True)

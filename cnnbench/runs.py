@@ -22,6 +22,7 @@ import yaml
 
 from cnnbench.checkpoint_io import load_checkpoint_file
 from cnnbench.errors import CheckpointError, CheckpointNotFoundError, CnnbenchError
+from cnnbench.launch import HPC_PATTERN, shared_run_id
 
 DEFAULT_ROOT = "checkpoints"  # --trainer.default_root_dir unless given
 CHECKPOINT_DIR = "checkpoints"  # the checkpoints' folder inside a run folder
@@ -69,7 +70,8 @@ def is_global_zero() -> bool:
 def new_run_id(group_dir: Path) -> str:
     """A sortable, unique id; shared by every process of one run.
 
-    Processes that Lightning's DDP launcher starts inherit the id of rank 0 through the environment.
+    Processes that Lightning's DDP launcher starts inherit the id of rank 0 through the environment; those
+    torchrun starts read it from torchrun's store.
     Under SLURM every rank of one job step derives the same id from the job and step ids, and a requeued
     job, whose steps count from 0 again, continues the folders of its earlier incarnation in order; a
     second ``fit`` in the same allocation gets a folder of its own.
@@ -78,8 +80,8 @@ def new_run_id(group_dir: Path) -> str:
         return os.environ[_RUN_ID_ENV]
     if "SLURM_JOB_ID" in os.environ:
         run_id = _slurm_run_id(group_dir)
-    else:
-        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    else:  # under torchrun, every rank takes rank 0's
+        run_id = shared_run_id(lambda: time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2))
     os.environ[_RUN_ID_ENV] = run_id
     return run_id
 
@@ -107,6 +109,8 @@ def _slurm_run_id(group_dir: Path) -> str:
 def run_dir_of(checkpoint: Path) -> Path | None:
     """The run folder a checkpoint belongs to, or None for a checkpoint kept elsewhere."""
     folder = checkpoint.resolve().parent
+    if HPC_PATTERN.match(checkpoint.name) and (folder / CHECKPOINT_DIR).is_dir():  # Lightning's, in the run folder
+        return folder
     return folder.parent if folder.name == CHECKPOINT_DIR else None
 
 
@@ -160,13 +164,15 @@ def resolve_checkpoint(ckpt_path: str | None, group_dir: Path) -> Path | None:
     return path
 
 
-def run_folders(group_dir: Path, subcommand: str, checkpoint: Path | None) -> tuple[Path, Path]:
+def run_folders(
+    group_dir: Path, subcommand: str, checkpoint: Path | None, run_id: str | None = None
+) -> tuple[Path, Path]:
     """(run folder, log folder) of a command.
 
-    ``fit`` logs into a new run folder, or into the folder of the checkpoint it resumes; the other
-    subcommands log into ``<subcommand>-<time>/`` inside the run they evaluate.
+    ``fit`` logs into a new run folder (``run_id``'s if already chosen), or into the folder of the checkpoint it
+    resumes; the other subcommands log into ``<subcommand>-<time>/`` inside the run they evaluate.
     """
-    run_dir = (run_dir_of(checkpoint) if checkpoint else None) or group_dir / new_run_id(group_dir)
+    run_dir = (run_dir_of(checkpoint) if checkpoint else None) or group_dir / (run_id or new_run_id(group_dir))
     log_dir = run_dir if subcommand == "fit" else run_dir / f"{subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
     return run_dir, log_dir
 

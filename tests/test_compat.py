@@ -12,7 +12,13 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.cli import LightningCLI
 from torch import nn
 
-from cnnbench.compat import CheckpointOptionsHook, cluster_environment, should_update_logs
+from cnnbench.compat import (
+    CheckpointOptionsHook,
+    cluster_environment,
+    request_sigterm_stop,
+    should_update_logs,
+    skip_per_batch_sigterm_broadcast,
+)
 from cnnbench.errors import CheckpointNotFoundError
 
 
@@ -75,3 +81,22 @@ def test_checkpoint_path_hook_runs_between_parsing_and_instantiation() -> None:
     with pytest.raises(CheckpointNotFoundError, match="vetted"):
         Refusing(_Tiny, args=["fit", "--ckpt_path=x.ckpt"])
 
+
+
+def test_lightnings_per_batch_sigterm_broadcast_is_the_one_skipped() -> None:
+    from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
+
+    # The training loop calls this method before every batch under DDP (a collective and an .item() each step).
+    assert "self._broadcast_sigterm_tensor()" in inspect.getsource(_TrainingEpochLoop.advance)
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    loop = trainer.fit_loop.epoch_loop
+    assert inspect.ismethod(loop._broadcast_sigterm_tensor)
+    skip_per_batch_sigterm_broadcast(trainer)
+    assert not inspect.ismethod(loop._broadcast_sigterm_tensor) and loop._broadcast_sigterm_tensor() is None
+
+
+def test_the_sigterm_flag_is_lightnings() -> None:
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    assert not trainer.received_sigterm
+    request_sigterm_stop(trainer)
+    assert trainer.received_sigterm  # what Lightning's loops test before raising SIGTERMException

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from lightning.fabric.plugins.environments import SLURMEnvironment
@@ -14,7 +13,8 @@ from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint, Timer
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from cnnbench.compat import cluster_environment
+from cnnbench.callbacks.stop_signals import REQUEUE, SIGTERM, SignalFlags
+from cnnbench.compat import cluster_environment, request_sigterm_stop, skip_per_batch_sigterm_broadcast
 from cnnbench.runs import BEST_FILENAME, LAST_NAME
 
 # What stopped training, and how a resume continues it (LatestCheckpoint prints both when training ends).
@@ -23,10 +23,6 @@ STOP_MESSAGES = {
     "time": ("time limit reached", " without --trainer.max_time or with a larger one (it counts all sessions' time)"),
     "request": ("stop requested (trainer.should_stop)", ""),
 }
-
-
-# Under DDP, ranks agree whether a SLURM requeue signal arrived once every this many training steps.
-REQUEUE_CHECK_STEPS = 25
 
 
 def best_checkpoint(dirpath: Path, save_top_k: int = 1) -> ModelCheckpoint:
@@ -57,10 +53,12 @@ class LatestCheckpoint(Checkpoint):
     Lightning runs it after the other callbacks, so the state it saves includes their updates (the best
     checkpoint's bookkeeping, this epoch's ``val/acc_best``). The CLI's AtomicCheckpointIO writes it, so a
     crash mid-write leaves the previous ``last.ckpt`` intact. On SIGTERM (preemption, ``scancel``, a
-    container stop) Lightning stops after the current batch and this callback saves that state first.
-    Lightning's SLURM requeue handler saves ``hpc_ckpt_N.ckpt`` from inside the signal handler, wherever the
-    step is (after the optimizer step but before its bookkeeping, say), so a requeued job could resume one
-    step off; this callback defers that handler to the next training batch end, where the state is whole.
+    container stop) it saves at a training batch end and Lightning stops (``SIGTERMException``: exit 143); under DDP
+    every rank does so at the same step (``stop_signals``), and at an epoch's last batch it waits for the
+    epoch's validation and end. Lightning's SLURM requeue handler saves ``hpc_ckpt_N.ckpt`` from inside the
+    signal handler, wherever the step is (after the optimizer step but before its bookkeeping, say), so a
+    requeued job could resume one step off; this callback defers that handler to a training batch end, where
+    the state is whole, agreed on by all ranks alike.
 
     Planned stops that end training in the middle of an epoch (``--trainer.max_steps``, ``--trainer.max_time``,
     a callback setting ``trainer.should_stop`` by its ``on_train_batch_end``) are saved at the end of the last
@@ -82,7 +80,7 @@ class LatestCheckpoint(Checkpoint):
         self.every_n_train_steps = every_n_train_steps
         self._last_saved_step = -1
         self._requeue_handler: Callable[[], object] | None = None  # Lightning's SLURM handler, if installed
-        self._requeue_requested = False
+        self._signals = SignalFlags()
         self._stop: tuple[str, int] | None = None  # (what stopped training, at which step) for a planned stop
         self._stop_requested_at_epoch_end = False  # trainer.should_stop came from a validation or epoch end
 
@@ -96,33 +94,27 @@ class LatestCheckpoint(Checkpoint):
             for stale in self.path.parent.glob(".*.tmp"):
                 stale.unlink()
 
+    def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._install_signal_handlers(trainer)  # a signal during the sanity check is acted on in training
+
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stop, self._stop_requested_at_epoch_end = None, False
-        environment = cluster_environment(trainer)
-        if not (isinstance(environment, SLURMEnvironment) and environment.auto_requeue and environment.requeue_signal):
-            return
+        self._install_signal_handlers(trainer)
+        # Lightning's own agreement (rank 0's flag broadcast at every batch start) never sees a SIGTERM now, and
+        # would cost a collective and a host-device sync per step.
+        skip_per_batch_sigterm_broadcast(trainer)
+        self._signals.start(trainer)
+
+    def _install_signal_handlers(self, trainer: Trainer) -> None:
         # Lightning has installed its handlers by now (and restores the previous ones at teardown).
-        handler = signal.getsignal(environment.requeue_signal)
-        if callable(handler):
-            self._requeue_handler = lambda: handler(environment.requeue_signal, None)
-            signal.signal(environment.requeue_signal, self._note_requeue_signal)
-
-    def _note_requeue_signal(self, signum: int, frame: FrameType | None) -> None:
-        rank_zero_info(f"cnnbench: requeue signal {signum}: saving at the end of the current training batch")
-        self._requeue_requested = True
-
-    def _requeue_if_signalled(self, trainer: Trainer) -> None:
-        # Every rank must reach the save's barrier at the same step, so they agree first (one all-reduce under DDP).
-        # SLURM signals tens of seconds before the kill: agreeing every REQUEUE_CHECK_STEPS steps is soon enough, and
-        # spares the other steps a collective (global_step is equal on every rank, so all take part together).
-        requested = self._requeue_requested
-        if trainer.world_size > 1:
-            if trainer.global_step % REQUEUE_CHECK_STEPS:
-                return
-            requested = trainer.strategy.reduce_boolean_decision(requested, all=False)
-        if requested:
-            self._requeue_requested = False
-            self._requeue_handler()
+        environment = cluster_environment(trainer)
+        requeue = None
+        if isinstance(environment, SLURMEnvironment) and environment.auto_requeue and environment.requeue_signal:
+            requeue = environment.requeue_signal
+            handler = signal.getsignal(requeue)
+            if callable(handler) and self._requeue_handler is None:
+                self._requeue_handler = lambda: handler(requeue, None)
+        self._signals.install(requeue if self._requeue_handler is not None else None)
 
     def _save(self, trainer: Trainer) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or self._last_saved_step == trainer.global_step:
@@ -154,8 +146,15 @@ class LatestCheckpoint(Checkpoint):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if self._requeue_handler is not None:
-            self._requeue_if_signalled(trainer)
+        sigterm, requeue = self._signals.agree()  # every rank, at every batch end: the same answer at the same step
+        if requeue and self._requeue_handler is not None:
+            self._signals.clear(REQUEUE)
+            rank_zero_info("cnnbench: requeue signal: saving Lightning's hpc checkpoint and requeueing the job")
+            self._requeue_handler()
+        if sigterm and batch_idx + 1 < trainer.num_training_batches:
+            self._signals.clear(SIGTERM)
+            self._save(trainer)  # the whole state, as a periodic save; Lightning logs the batch and stops
+            request_sigterm_stop(trainer)  # on every rank at this step; on_exception below says where it saved
         stop = self._planned_stop(trainer)
         if stop is not None:
             self._stop = (stop, trainer.global_step)
@@ -178,6 +177,7 @@ class LatestCheckpoint(Checkpoint):
         self._stop_requested_at_epoch_end |= trainer.should_stop
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._signals.finish()
         if self._stop is None or self._stop[1] != trainer.global_step:
             return  # no planned stop, or training went on after it (and the stop was not what ended it)
         if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:

@@ -86,8 +86,9 @@ class DivergenceGuard(Callback):
             self._stop(trainer, pl_module, "the weights became nan or inf (the training diverged) by")
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
-        # Called on every rank while the checkpoint is assembled, before any file is written; the weights are the
-        # same on every rank under DDP, so all ranks stop here together.
+        # Called on every rank while the checkpoint is assembled, before any file is written. The ranks decide
+        # together: their weights may differ (BatchNorm statistics of each rank's last batch), and a rank that
+        # raised alone would leave the others waiting in the save's barrier.
         # The module's own tensors only: metric states such as val_acc_best start at -inf by design.
-        if not all_finite(weights(pl_module)):
+        if not self._agree(trainer, all_finite(weights(pl_module))):
             self._stop(trainer, pl_module, "the weights became nan or inf (the training diverged) by")

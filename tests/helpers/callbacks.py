@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,3 +31,48 @@ class RecordLocalTrainAccuracy(Callback):
         path = Path(os.environ["CNNBENCH_TEST_RECORDS"]) / f"train_acc.rank{trainer.global_rank}.jsonl"
         with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+class SignalAt(Callback):
+    """Sends SIGTERM to its own process at chosen moments: ``$CNNBENCH_TEST_SIGNAL`` lists ``rank:hook:step``
+    entries (comma-separated); the rank signals itself when the hook runs at that global step. Also writes
+    ``$CNNBENCH_TEST_RECORDS/pid.rank<N>`` so a test can signal the ranks from outside."""
+
+    def __init__(self) -> None:
+        self.moments = {tuple(e.split(":")) for e in os.environ.get("CNNBENCH_TEST_SIGNAL", "").split(",") if e}
+
+    def _at(self, hook: str, trainer: Trainer) -> None:
+        if (str(trainer.global_rank), hook, str(trainer.global_step)) in self.moments:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if "CNNBENCH_TEST_RECORDS" in os.environ:
+            path = Path(os.environ["CNNBENCH_TEST_RECORDS"]) / f"pid.rank{trainer.global_rank}"
+            path.write_text(str(os.getpid()))
+
+    def on_train_batch_start(self, trainer: Trainer, *args: Any) -> None:
+        self._at("on_train_batch_start", trainer)
+
+    def on_before_optimizer_step(self, trainer: Trainer, *args: Any) -> None:
+        self._at("on_before_optimizer_step", trainer)
+
+    def on_train_batch_end(self, trainer: Trainer, *args: Any) -> None:
+        self._at("on_train_batch_end", trainer)
+
+    def on_validation_batch_start(self, trainer: Trainer, *args: Any) -> None:
+        self._at("on_validation_batch_start", trainer)
+
+    def on_save_checkpoint(self, trainer: Trainer, *args: Any) -> None:
+        self._at("on_save_checkpoint", trainer)
+
+    def on_train_epoch_end(self, trainer: Trainer, *args: Any) -> None:
+        self._at("on_train_epoch_end", trainer)
+
+
+class PoisonRank(Callback):
+    """At each training epoch end, makes a weight NaN on rank ``$CNNBENCH_TEST_POISON_RANK`` only (a diverged rank:
+    under DDP the BatchNorm statistics of each rank's last batch differ, and so can their finiteness)."""
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if str(trainer.global_rank) == os.environ.get("CNNBENCH_TEST_POISON_RANK"):
+            next(pl_module.parameters()).data.view(-1)[0] = float("nan")

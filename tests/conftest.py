@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.error import URLError
 
 import pytest
 
 from tests.helpers.datasets import write_cifar10, write_cifar100, write_fashion_mnist, write_mnist
-from tests.helpers.runs import CnnbenchCLI, base_args
+from tests.helpers.isolation import isolate, refuse_network
+from tests.helpers.runs import TrainedRun, train_once
 
 
 @pytest.fixture
@@ -63,10 +64,7 @@ def saved_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reaches the network: a download attempt fails at once, as on an offline machine."""
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise URLError("network disabled in tests")
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse_network)
 
 
 @pytest.fixture(autouse=True)
@@ -83,9 +81,28 @@ def _no_wandb(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         sys.modules["wandb"].finish()
 
 
+@pytest.fixture(scope="session")
+def _trained_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainedRun, Path]:
+    """The one 2-epoch simple_cnn fit of the session, and a pristine copy of its data and runs folders."""
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch)
+        run = train_once(tmp_path_factory.mktemp("trained"))
+    pristine = tmp_path_factory.mktemp("trained-pristine")
+    for folder in (run.data_dir, run.root):
+        shutil.copytree(folder, pristine / folder.name)
+    return run, pristine
+
+
 @pytest.fixture
-def fitted(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, CnnbenchCLI]:
-    """A 2-epoch fit; returns (data_dir, root, cli)."""
-    root = tmp_path / "runs"
-    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2")])
-    return cifar_dir, root, cli
+def fitted(_trained_once: tuple[TrainedRun, Path]) -> TrainedRun:
+    """A finished 2-epoch simple_cnn run on the tiny CIFAR-10 data, for this test to change at will; its runs root
+    holds that one run folder.
+
+    The run is trained once per session; each test gets it as it was trained, at the paths it was trained at (a
+    checkpoint records its folder: Lightning restores less of a run resumed from another place than users do).
+    """
+    run, pristine = _trained_once
+    for folder in (run.data_dir, run.root):
+        shutil.rmtree(folder)
+        shutil.copytree(pristine / folder.name, folder)
+    return run

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,10 +37,45 @@ def test_step_clock_synchronizes_before_each_of_its_two_readings(monkeypatch: py
     assert clock.steps == 8 and clock.end - clock.start == 1.0
 
 
-def test_overhead_summary_reports_median_spread_and_time_per_step() -> None:
+def test_overhead_table_compares_the_sides_medians_and_pairs_each_rounds_timings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The figures main prints, from scripted timings: each side's median, spread and time per step, the ratio of the
+    medians, and the median of the rounds' own ratios, each round's cnnbench timing over the same round's floor
+    timing, though the sides run in a rotated order."""
     overhead = load("overhead")
-    row = overhead.summary([1000.0, 1280.0, 640.0], batch=128)
-    assert row == {"img_s": 1000, "min": 640, "max": 1280, "us_per_step": 128000.0}
+    rates = {  # img/s of rounds 0-3; the medians (of the middle two) are 950, 1100 and 1500
+        "cnnbench": [900.0, 1000.0, 800.0, 1200.0],
+        "lightning_floor": [1000.0, 1250.0, 1000.0, 1200.0],
+        "raw": [1000.0, 1000.0, 2000.0, 2000.0],
+    }
+    calls: list[str] = []
+
+    def timed(side: str):  # noqa: ANN202
+        def measure(*args: object) -> float:
+            calls.append(side)
+            if side == "cnnbench":  # as cnnbench_img_s does: one checkpoint save timed per cnnbench timing
+                overhead.CHECKPOINT_MS.append(10.0 * calls.count(side))
+            return rates[side][calls.count(side) - 1]
+
+        return measure
+
+    for side, function in zip(overhead.SIDES, ("cnnbench_img_s", "lightning_floor_img_s", "raw_img_s"), strict=True):
+        monkeypatch.setattr(overhead, function, timed(side))
+    monkeypatch.setattr(sys, "argv", ["overhead.py", "simple_cnn", "--repeats=4", "--batch-size=100", "--steps=5"])
+    overhead.main()
+    row = json.loads(capsys.readouterr().out.splitlines()[-1])
+
+    assert calls[:6] == ["cnnbench", "lightning_floor", "raw", "lightning_floor", "raw", "cnnbench"]  # rotated
+    assert row["cnnbench"] == {"img_s": 950, "min": 800, "max": 1200, "us_per_step": round(100 / 950 * 1e6, 1)}
+    assert row["lightning_floor"] == {"img_s": 1100, "min": 1000, "max": 1250, "us_per_step": round(1e8 / 1100, 1)}
+    assert row["raw"]["img_s"] == 1500
+    assert row["vs_floor"] == round(950 / 1100, 3) and row["vs_raw"] == round(950 / 1500, 3)
+    assert row["floor_vs_raw"] == round(1100 / 1500, 3)
+    # Per round: 900/1000, 1000/1250, 800/1000, 1200/1200 = 0.9, 0.8, 0.8, 1.0 (by call order instead: other pairs).
+    assert row["vs_floor_per_round"] == {"median": 0.85, "min": 0.8, "max": 1.0}
+    assert row["extra_us_per_step_vs_floor"] == pytest.approx(round(1e8 / 950, 1) - round(1e8 / 1100, 1), abs=0.05)
+    assert row["checkpoint_ms"] == 25.0  # the median of the four saves: 10, 20, 30, 40
 
 
 def test_overhead_floor_runs_cnnbench_default_lr_schedule() -> None:
@@ -64,11 +101,6 @@ def test_overhead_floor_runs_cnnbench_default_lr_schedule() -> None:
     floor = lrs(overhead.BareModule("simple_cnn"))
     assert floor == ours
     assert max(ours) == ours[352] and ours[0] < ours[100] < ours[352] > ours[1000]  # one warmup epoch, then decay
-
-
-def test_overhead_per_round_ratio_summary() -> None:
-    overhead = load("overhead")
-    assert overhead.summary_ratio([0.95, 1.0, 0.9]) == {"median": 0.95, "min": 0.9, "max": 1.0}
 
 
 def test_step_costs_counts_only_calls_inside_the_clock_window(monkeypatch: pytest.MonkeyPatch) -> None:

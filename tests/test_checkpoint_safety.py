@@ -47,16 +47,8 @@ def tensors_tagged_as_cuda() -> Iterator[None]:
         _tag_as_cuda = False
 
 
-@pytest.fixture
-def one_epoch(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
-    """(data dir, runs root, the run folder of a finished 1-epoch simple_cnn fit)."""
-    root = tmp_path / "runs"
-    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])
-    return cifar_dir, root, cli.run_dir
-
-
-def test_a_gpu_checkpoint_tests_predicts_and_resumes_on_the_cpu(one_epoch) -> None:
-    data_dir, root, run_dir = one_epoch
+def test_a_gpu_checkpoint_tests_predicts_and_resumes_on_the_cpu(fitted) -> None:
+    data_dir, root, run_dir = fitted
     last = run_dir / "checkpoints" / "last.ckpt"
     gpu = run_dir / "checkpoints" / "gpu.ckpt"
     with tensors_tagged_as_cuda():
@@ -73,8 +65,8 @@ def test_a_gpu_checkpoint_tests_predicts_and_resumes_on_the_cpu(one_epoch) -> No
     with open(predicted.log_dir / "predictions.csv") as f:
         assert len(list(csv.DictReader(f))) == 30  # the whole test split
 
-    resumed = CnnbenchCLI(args=["fit", *base_args(data_dir, root, "--trainer.max_epochs=2", f"--ckpt_path={gpu}")])
-    assert resumed.trainer.current_epoch == 2 and resumed.trainer.global_step == 10
+    resumed = CnnbenchCLI(args=["fit", *base_args(data_dir, root, "--trainer.max_epochs=3", f"--ckpt_path={gpu}")])
+    assert resumed.trainer.current_epoch == 3 and resumed.trainer.global_step == 15
     assert all(p.device.type == "cpu" for p in resumed.model.parameters())
 
 
@@ -113,11 +105,11 @@ def refused(args: list[str], capsys: pytest.CaptureFixture) -> str:
     return line
 
 
-def test_a_crafted_checkpoint_runs_no_code_anywhere(one_epoch, tmp_path: Path, capsys) -> None:
-    data_dir, root, run_dir = one_epoch
+def test_a_crafted_checkpoint_runs_no_code_anywhere(fitted, tmp_path: Path, capsys) -> None:
+    data_dir, root, run_dir = fitted
     marker = tmp_path / "payload-ran"
     for crafted in crafted_checkpoints(run_dir / "checkpoints", marker):
-        for subcommand, extra in (("fit", ["--trainer.max_epochs=2"]), ("validate", []), ("test", []), ("predict", [])):
+        for subcommand, extra in (("fit", ["--trainer.max_epochs=3"]), ("validate", []), ("test", []), ("predict", [])):
             refused([subcommand, *base_args(data_dir, root, *extra, f"--ckpt_path={crafted}")], capsys)
         refused(["export", str(crafted), f"--out={tmp_path / 'exported'}"], capsys)
         with pytest.raises(UntrustedCheckpointError):  # what Lightning calls for fit/validate/test/predict
@@ -126,8 +118,8 @@ def test_a_crafted_checkpoint_runs_no_code_anywhere(one_epoch, tmp_path: Path, c
     assert not (tmp_path / "exported").exists()
 
 
-def test_report_refuses_a_crafted_checkpoint(one_epoch, tmp_path: Path, capsys) -> None:
-    data_dir, _, run_dir = one_epoch
+def test_report_refuses_a_crafted_checkpoint(fitted, tmp_path: Path, capsys) -> None:
+    data_dir, _, run_dir = fitted
     marker = tmp_path / "payload-ran"
     for crafted in crafted_checkpoints(tmp_path / "crafted", marker):
         # The report draws its figures from the run's best checkpoint, else its last one.
@@ -138,9 +130,9 @@ def test_report_refuses_a_crafted_checkpoint(one_epoch, tmp_path: Path, capsys) 
     assert not marker.exists()
 
 
-def test_trusting_checkpoints_is_an_explicit_opt_in(one_epoch, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trusting_checkpoints_is_an_explicit_opt_in(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
     """A checkpoint holding a harmless class beyond plain data loads only once the user says they trust it."""
-    _, _, run_dir = one_epoch
+    _, _, run_dir = fitted
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     checkpoint["note"] = fractions.Fraction(1, 3)
     path = run_dir / "checkpoints" / "annotated.ckpt"
@@ -159,8 +151,8 @@ def test_trusting_checkpoints_is_an_explicit_opt_in(one_epoch, monkeypatch: pyte
         load_checkpoint_file(path)
 
 
-def test_only_damage_is_called_truncated_or_corrupt(one_epoch, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, _, run_dir = one_epoch
+def test_only_damage_is_called_truncated_or_corrupt(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, run_dir = fitted
     last = run_dir / "checkpoints" / "last.ckpt"
     data = last.read_bytes()
     for name, damaged in (("cut.ckpt", data[: len(data) // 2]), ("flipped.ckpt", data[:-2000] + bytes(2000))):

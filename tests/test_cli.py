@@ -11,15 +11,25 @@ import torch
 import yaml
 
 from cnnbench.runs import BEST_PATTERN
-from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, base_args, column, expected_lr, main, read_metrics
+from tests.helpers.runs import (
+    STEPS_PER_EPOCH,
+    TRAINED_EPOCHS,
+    CnnbenchCLI,
+    TrainedRun,
+    base_args,
+    column,
+    expected_lr,
+    main,
+    read_metrics,
+)
 
 
-def test_fit_writes_one_run_folder_with_checkpoints_metrics_and_config(fitted) -> None:
-    _, root, cli = fitted
+def test_fit_writes_one_run_folder_with_checkpoints_metrics_and_config(fitted: TrainedRun) -> None:
+    _, root, cli_run_dir = fitted  # the folder the fit's CLI said it wrote
     (run_dir,) = (root / "cifar10-simple_cnn").iterdir()
-    assert cli.run_dir == run_dir
+    assert cli_run_dir == run_dir
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    assert last["epoch"] == 1 and last["global_step"] == 2 * STEPS_PER_EPOCH
+    assert last["epoch"] == TRAINED_EPOCHS - 1 and last["global_step"] == TRAINED_EPOCHS * STEPS_PER_EPOCH
     (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
     rows = read_metrics(run_dir)
     val_acc = [v for _, v in column(rows, "val/acc")]
@@ -34,34 +44,34 @@ def test_fit_writes_one_run_folder_with_checkpoints_metrics_and_config(fitted) -
     assert config["seed_everything"] == 42
 
 
-def test_lr_follows_warmup_then_cosine_per_step(fitted) -> None:
+def test_lr_follows_warmup_then_cosine_per_step(fitted: TrainedRun) -> None:
     _, root, _ = fitted
     (run_dir,) = (root / "cifar10-simple_cnn").iterdir()
     lrs = column(read_metrics(run_dir), "train/lr")
-    total = 2 * STEPS_PER_EPOCH
+    total = TRAINED_EPOCHS * STEPS_PER_EPOCH
     assert [s for s, _ in lrs] == list(range(total))
     for step, lr in lrs:
         assert lr == pytest.approx(expected_lr(step, total))
 
 
-def test_validate_best_checkpoint_reproduces_its_recorded_accuracy(fitted) -> None:
-    data_dir, root, first = fitted
-    (best,) = (first.run_dir / "checkpoints").glob("best-*.ckpt")
+def test_validate_best_checkpoint_reproduces_its_recorded_accuracy(fitted: TrainedRun) -> None:
+    data_dir, root, run_dir = fitted
+    (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
     cli = CnnbenchCLI(args=["validate", *base_args(data_dir, root, "--ckpt_path=best")])
-    assert cli.log_dir.parent == first.run_dir and cli.log_dir.name.startswith("validate-")
+    assert cli.log_dir.parent == run_dir and cli.log_dir.name.startswith("validate-")
     (val_acc,) = [v for _, v in column(read_metrics(cli.log_dir), "val/acc")]
     assert val_acc == pytest.approx(float(BEST_PATTERN.match(best.name)[2]), abs=1e-4)
 
 
-def test_test_and_predict_on_the_test_split(fitted) -> None:
-    data_dir, root, first = fitted
+def test_test_and_predict_on_the_test_split(fitted: TrainedRun) -> None:
+    data_dir, root, run_dir = fitted
     cli = CnnbenchCLI(args=["test", *base_args(data_dir, root, "--ckpt_path=best")])
     (test_acc,) = [v for _, v in column(read_metrics(cli.log_dir), "test/acc")]
     assert 0.0 <= test_acc <= 1.0
 
-    (best,) = (first.run_dir / "checkpoints").glob("best-*.ckpt")
+    (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
     cli = CnnbenchCLI(args=["predict", *base_args(data_dir, root, f"--ckpt_path={best}")])
-    assert cli.log_dir.parent == first.run_dir
+    assert cli.log_dir.parent == run_dir
     with open(cli.log_dir / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 30  # the test split

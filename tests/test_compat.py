@@ -9,7 +9,6 @@ import pytest
 import torch
 from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.cli import LightningCLI
 from torch import nn
 
 from cnnbench.compat import (
@@ -63,16 +62,25 @@ def test_cluster_environment_is_the_detected_one(monkeypatch: pytest.MonkeyPatch
     assert isinstance(cluster_environment(Trainer(accelerator="cpu", logger=False)), SLURMEnvironment)
 
 
-def test_checkpoint_path_hook_runs_between_parsing_and_instantiation() -> None:
+def test_checkpoint_path_hook_runs_between_parsing_and_instantiation(tmp_path: Path) -> None:
     # LightningCLI.__init__ must call the method CheckpointOptionsHook overrides, after parsing and before the
-    # classes are built: the checkpoint's model options are adopted there.
-    source = inspect.getsource(LightningCLI.__init__)
-    order = [
-        source.index(call)
-        for call in ("self.parse_arguments(", "self._parse_ckpt_path()", "self.instantiate_classes()")
-    ]
-    assert order == sorted(order)
-    assert "_parse_ckpt_path" in vars(CheckpointOptionsHook)
+    # classes are built: the checkpoint's model options are adopted there, so the config changes it makes count.
+    class Adopting(CheckpointOptionsHook):
+        seen: tuple[int, bool] | None = None
+
+        def resolve_ckpt_path(self) -> None:
+            Adopting.seen = (self.config.fit.trainer.max_epochs, hasattr(self, "trainer"))
+            self.config.fit.trainer.max_epochs = 1  # as cnnbench replaces an option with the checkpoint's
+            self.config.fit.ckpt_path = None
+
+    args = [
+        "fit", "--trainer.max_epochs=5", "--trainer.logger=false", "--trainer.enable_checkpointing=false",
+        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+        f"--trainer.default_root_dir={tmp_path}", f"--ckpt_path={tmp_path / 'absent.ckpt'}",
+    ]  # fmt: skip
+    cli = Adopting(_Tiny, args=args)
+    assert Adopting.seen == (5, False)  # parsed, nothing built yet
+    assert cli.trainer.max_epochs == 1 and cli.trainer.current_epoch == 1  # built from the changed config
 
     class Refusing(CheckpointOptionsHook):
         def resolve_ckpt_path(self) -> None:

@@ -87,7 +87,7 @@ def test_test_figures_are_images_of_the_drawn_size(fitted, tmp_path: Path, capsy
     data_dir, root, _ = fitted
     main(["test", *base_args(data_dir, root, "--ckpt_path=best")])
     (wrote,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("cnnbench: wrote ")]
-    pngs = {p.name: p for p in paths_in(wrote, tmp_path) if p.suffix == ".png"}
+    pngs = {p.name: p for p in paths_in(wrote, root) if p.suffix == ".png"}
     # The figures' sizes in inches (cnnbench/figures.py: 10 classes; up to 40 test images in 8 columns) at 110 dpi.
     rows = -(-min(40, CIFAR_TEST) // 8)
     expected = {"confusion_matrix.png": (1.0 + 0.62 * 10, 0.6 + 0.55 * 10), "predictions.png": (1.6 * 8, 1.75 * rows)}
@@ -114,7 +114,7 @@ def test_predict_names_its_csv_and_keeps_actionable_warnings(
     assert not [noise for noise in NOISE if noise in shown]
     assert re.search(r"skipped an unreadable file: .*broken\.png", shown)  # the user can fix this one
     (wrote,) = [line for line in shown.splitlines() if line.startswith("cnnbench: wrote ")]
-    (csv_path,) = paths_in(wrote, tmp_path)
+    (csv_path,) = paths_in(wrote, root)
     assert csv_path.name == "predictions.csv" and csv_path.is_file() and wrote.endswith("(1 row)")
 
 

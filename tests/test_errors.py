@@ -43,14 +43,6 @@ def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def one_epoch(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
-    """(data dir, runs root, the run folder of a finished 1-epoch simple_cnn fit)."""
-    root = tmp_path / "runs"
-    cli = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])
-    return cifar_dir, root, cli.run_dir
-
-
 @pytest.mark.parametrize(
     ("option", "hint"),
     [
@@ -90,18 +82,18 @@ def test_partial_data_folder_lists_the_missing_files(cifar_dir: Path, tmp_path: 
     assert "data_batch_3" in line and "data_batch_2" not in line
 
 
-def test_truncated_checkpoint_is_refused_and_left_alone(one_epoch, capsys: pytest.CaptureFixture) -> None:
-    data_dir, root, run_dir = one_epoch
+def test_truncated_checkpoint_is_refused_and_left_alone(fitted, capsys: pytest.CaptureFixture) -> None:
+    data_dir, root, run_dir = fitted
     damaged = run_dir / "checkpoints" / "damaged.ckpt"
     data = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
     damaged.write_bytes(data[: len(data) // 2])
-    line = fails(["fit", *base_args(data_dir, root, "--trainer.max_epochs=2", f"--ckpt_path={damaged}")], capsys, root)
+    line = fails(["fit", *base_args(data_dir, root, "--trainer.max_epochs=3", f"--ckpt_path={damaged}")], capsys, root)
     assert "cannot be read" in line and "truncated or corrupt" in line
     assert damaged.read_bytes() == data[: len(data) // 2]
 
 
-def test_checkpoint_of_another_model_names_the_model_it_holds(one_epoch, capsys: pytest.CaptureFixture) -> None:
-    data_dir, root, run_dir = one_epoch
+def test_checkpoint_of_another_model_names_the_model_it_holds(fitted, capsys: pytest.CaptureFixture) -> None:
+    data_dir, root, run_dir = fitted
     args = base_args(data_dir, root, f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
     # The model given by class path, as configs do (the checkpoint recorded the full module path).
     line = fails(
@@ -110,8 +102,8 @@ def test_checkpoint_of_another_model_names_the_model_it_holds(one_epoch, capsys:
     assert "holds simple_cnn trained on cifar10" in line and "builds lenet5 on cifar10" in line
 
 
-def test_checkpoint_of_another_dataset_is_refused(one_epoch, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    _, root, run_dir = one_epoch
+def test_checkpoint_of_another_dataset_is_refused(fitted, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _, root, run_dir = fitted
     fmnist = tmp_path / "fmnist"
     write_fashion_mnist(fmnist)
     args = base_args(fmnist, root, "--data.dataset=fashion_mnist", f"--ckpt_path={run_dir / 'checkpoints/last.ckpt'}")
@@ -119,15 +111,15 @@ def test_checkpoint_of_another_dataset_is_refused(one_epoch, tmp_path: Path, cap
     assert "holds simple_cnn trained on cifar10 (3x32x32" in line and "simple_cnn on fashion_mnist (1x28x28" in line
 
 
-def test_resume_prints_the_options_the_checkpoint_sets(one_epoch, caplog: pytest.LogCaptureFixture) -> None:
-    data_dir, root, run_dir = one_epoch
+def test_resume_prints_the_options_the_checkpoint_sets(fitted, caplog: pytest.LogCaptureFixture) -> None:
+    data_dir, root, run_dir = fitted
     args = base_args(
-        data_dir, root, "--trainer.max_epochs=2", "--model.label_smoothing=0.2", "--model.channels_last=true",
+        data_dir, root, "--trainer.max_epochs=3", "--model.label_smoothing=0.2", "--model.channels_last=true",
         "--model.flip_tta=true", "--ckpt_path=last",
     )  # fmt: skip
     cli = CnnbenchCLI(args=["fit", *args])
     assert "sets the model options it was trained with: label_smoothing=0.0 (config: 0.2)" in caplog.text
-    assert cli.model.hparams.label_smoothing == 0.0 and cli.trainer.current_epoch == 2 and cli.run_dir == run_dir
+    assert cli.model.hparams.label_smoothing == 0.0 and cli.trainer.current_epoch == 3 and cli.run_dir == run_dir
     # How to run and evaluate it stays this run's choice.
     assert cli.model.hparams.channels_last and cli.model.hparams.flip_tta
     assert "flip_tta" not in caplog.text
@@ -277,9 +269,9 @@ def test_unknown_model_name_says_how_to_list_the_models(
 
 @pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
 def test_an_evaluation_that_fails_on_missing_data_leaves_the_run_folder_as_it_was(
-    subcommand: str, one_epoch, tmp_path: Path, capsys: pytest.CaptureFixture
+    subcommand: str, fitted, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    _, root, run_dir = one_epoch
+    _, root, run_dir = fitted
     args = base_args(tmp_path / "no-data", root, f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
     line = fails([subcommand, *args], capsys, root)  # no empty <subcommand>-<time>/ folder left in the run
     assert "not found in" in line

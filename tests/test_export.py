@@ -11,7 +11,7 @@ import torch
 
 from cnnbench.export import FORMATS, load_classifier
 from cnnbench.models import SimpleCNN
-from tests.helpers.runs import CnnbenchCLI, base_args, main
+from tests.helpers.runs import CnnbenchCLI, TrainedRun, base_args, main
 
 
 @pytest.mark.slow
@@ -68,9 +68,8 @@ def test_exported_networks_give_the_checkpoint_logits(cifar_dir: Path, tmp_path:
     assert info["model"] == model and info["input_shape"] == [3, 32, 32] and info["mean"] == cli.datamodule.mean
 
 
-def test_export_defaults_to_export_and_onnx(fitted: tuple[Path, Path, CnnbenchCLI], tmp_path: Path, capsys) -> None:
-    _, _, cli = fitted
-    last = cli.run_dir / "checkpoints" / "last.ckpt"
+def test_export_defaults_to_export_and_onnx(fitted: TrainedRun, tmp_path: Path, capsys) -> None:
+    last = fitted.run_dir / "checkpoints" / "last.ckpt"
     main(["export", str(last), f"--out={tmp_path / 'exported'}"])
     written = [Path(line) for line in capsys.readouterr().out.splitlines()]
     # TorchScript (deprecated by torch) only on request.
@@ -79,12 +78,11 @@ def test_export_defaults_to_export_and_onnx(fitted: tuple[Path, Path, CnnbenchCL
 
 
 def test_onnx_without_the_export_extra_is_one_line(
-    fitted: tuple[Path, Path, CnnbenchCLI], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    fitted: TrainedRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    _, _, cli = fitted
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed: importlib finds no spec
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", str(cli.run_dir / "checkpoints" / "last.ckpt"), f"--out={tmp_path / 'exported'}"])
+        main(["export", str(fitted.run_dir / "checkpoints" / "last.ckpt"), f"--out={tmp_path / 'exported'}"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import timer as lightning_timer
 
 from tests.helpers.datasets import write_cifar10
 from tests.helpers.runs import STEPS_PER_EPOCH, CnnbenchCLI, assert_same_tensors, base_args, column, read_metrics
@@ -47,15 +48,26 @@ class StopAtStep(Callback):
         trainer.should_stop = trainer.should_stop or trainer.global_step == self.step
 
 
-class SleepBeforeStep(Callback):
-    """Sleeps before the batch of optimizer step ``step + 1``, so that a time limit runs out in that batch."""
+class FakeClock:
+    """The clock of Lightning's Timer (``--trainer.max_time``) in the max_time test: it stands still but when moved."""
+
+    now = 0.0
+
+    @classmethod
+    def monotonic(cls) -> float:
+        return cls.now
+
+
+class AdvanceClockBeforeStep(Callback):
+    """Moves FakeClock on before the batch of optimizer step ``step + 1``, so that a time limit runs out in that
+    batch, however fast the machine trains."""
 
     def __init__(self, step: int, seconds: float) -> None:
         self.step, self.seconds = step, seconds
 
     def on_train_batch_start(self, trainer: Trainer, *args: object) -> None:
         if trainer.global_step == self.step:
-            time.sleep(self.seconds)
+            FakeClock.now += self.seconds
 
 
 def callback_arg(cls: type[Callback], **init_args: object) -> str:
@@ -133,16 +145,22 @@ def test_max_steps_stop_mid_epoch_resumes_at_the_next_batch(
 
 
 def test_max_time_stop_mid_epoch_resumes_at_the_next_batch(
-    data_dir: Path, uninterrupted: Callable[[str], Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    data_dir: Path,
+    uninterrupted: Callable[[str], Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The limit runs out during the batch of step STOP_STEP (a sleep before it), or earlier on a very slow machine.
+    # The limit (2 s) runs out in the batch of step STOP_STEP: the Timer's clock moves 3 s before it, and only then.
     caplog.set_level(logging.INFO)
-    sleep = callback_arg(SleepBeforeStep, step=STOP_STEP - 1, seconds=2.0)
-    at_stop, resumed_dir = stop_and_resume(data_dir, tmp_path, "fast", "--trainer.max_time=00:00:00:02", sleep)
-    step = at_stop["global_step"]
-    assert 0 < step <= STOP_STEP and step % STEPS_PER_EPOCH != 0, f"the time limit did not stop mid-epoch: {step}"
-    assert f"cnnbench: time limit reached at step {step}, saved to " in caplog.text
-    assert_same_run(resumed_dir, uninterrupted("fast"), step)
+    monkeypatch.setattr(FakeClock, "now", 0.0)
+    monkeypatch.setattr(lightning_timer, "time", SimpleNamespace(monotonic=FakeClock.monotonic))
+    advance = callback_arg(AdvanceClockBeforeStep, step=STOP_STEP - 1, seconds=3.0)
+    at_stop, resumed_dir = stop_and_resume(data_dir, tmp_path, "fast", "--trainer.max_time=00:00:00:02", advance)
+    assert at_stop["global_step"] == STOP_STEP
+    assert at_stop["ImageDataModule"]["train_loader"] == {"epoch": 1, "batches": 2, "seed": 42}
+    assert f"cnnbench: time limit reached at step {STOP_STEP}, saved to " in caplog.text
+    assert_same_run(resumed_dir, uninterrupted("fast"), STOP_STEP)
 
 
 def test_should_stop_from_a_callback_mid_epoch_resumes_at_the_next_batch(

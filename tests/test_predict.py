@@ -10,7 +10,7 @@ from PIL import Image
 
 from cnnbench.data.files import read_images
 from cnnbench.errors import CnnbenchError
-from tests.helpers.runs import CnnbenchCLI, base_args, read_csv
+from tests.helpers.runs import CnnbenchCLI, TrainedRun, base_args, read_csv
 
 
 def write_png(path: Path, side: int) -> Path:
@@ -38,15 +38,11 @@ def test_only_oversized_files_is_an_error_naming_them(tmp_path: Path, monkeypatc
         read_images([large], channels=1, size=28)
 
 
-@pytest.fixture
-def fitted_run(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, CnnbenchCLI]:
-    root = tmp_path / "runs"
-    return cifar_dir, root, CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])
-
-
-def test_predict_on_image_files_of_any_size_and_mode(fitted_run, tmp_path: Path) -> None:
-    data_dir, root, cli = fitted_run
-    test_images = cli.datamodule.splits["test"][0]
+def test_predict_on_image_files_of_any_size_and_mode(fitted: TrainedRun, tmp_path: Path) -> None:
+    data_dir, root, _ = fitted
+    on_split = CnnbenchCLI(args=["predict", *base_args(data_dir, root, "--ckpt_path=best")])
+    first = read_csv(on_split.log_dir / "predictions.csv")[1]  # test image 0's row (read now: a predict within
+    test_images = on_split.datamodule.splits["test"][0]  # the same second writes to the same folder)
     folder = tmp_path / "images"
     folder.mkdir()
     Image.fromarray(test_images[0].permute(1, 2, 0).numpy()).save(folder / "a_test0.png")  # a test image as is
@@ -64,6 +60,4 @@ def test_predict_on_image_files_of_any_size_and_mode(fitted_run, tmp_path: Path)
         assert row[3] == row[2] and float(row[4]) >= float(row[6]) >= float(row[8])
         assert sum(float(p) for p in row[9:]) == pytest.approx(1.0, abs=1e-4)
     # The PNG of test image 0 is predicted exactly as that image is in the test split.
-    on_split = CnnbenchCLI(args=["predict", *base_args(data_dir, root, "--ckpt_path=best")])
-    first = read_csv(on_split.log_dir / "predictions.csv")[1]
     assert rows["a_test0.png"][1:] == first[1:]

@@ -8,22 +8,29 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
+from tests.helpers.datasets import write_cifar10
+from tests.helpers.isolation import isolate
 from tests.helpers.runs import CnnbenchCLI, base_args, column, main, read_csv, read_metrics
 
 
-@pytest.fixture
-def two_runs(cifar_dir: Path, tmp_path: Path) -> tuple[Path, Path, list[CnnbenchCLI]]:
-    """simple_cnn trained 1 epoch then resumed to 2, and lenet5 for 2 epochs; each tested with its best."""
-    root = tmp_path / "runs"
-    simple = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])
-    CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2", "--ckpt_path=last")])
-    lenet_args = [a.replace("simple_cnn", "lenet5") for a in base_args(cifar_dir, root, "--trainer.max_epochs=2")]
-    lenet = CnnbenchCLI(args=["fit", *lenet_args])
-    lenet_test_args = [a.replace("simple_cnn", "lenet5") for a in base_args(cifar_dir, root, "--ckpt_path=best")]
-    tests = [
-        CnnbenchCLI(args=["test", *base_args(cifar_dir, root, "--ckpt_path=best")]),
-        CnnbenchCLI(args=["test", *lenet_test_args]),
-    ]
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[CnnbenchCLI]]:
+    """simple_cnn trained 1 epoch then resumed to 2, and lenet5 for 2 epochs; each tested with its best. Trained
+    once for the module: its tests only read the runs."""
+    tmp_path = tmp_path_factory.mktemp("two_runs")
+    cifar_dir, root = tmp_path / "data", tmp_path / "runs"
+    write_cifar10(cifar_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch)
+        simple = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=1")])
+        CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, "--trainer.max_epochs=2", "--ckpt_path=last")])
+        lenet_args = [a.replace("simple_cnn", "lenet5") for a in base_args(cifar_dir, root, "--trainer.max_epochs=2")]
+        lenet = CnnbenchCLI(args=["fit", *lenet_args])
+        lenet_test_args = [a.replace("simple_cnn", "lenet5") for a in base_args(cifar_dir, root, "--ckpt_path=best")]
+        tests = [
+            CnnbenchCLI(args=["test", *base_args(cifar_dir, root, "--ckpt_path=best")]),
+            CnnbenchCLI(args=["test", *lenet_test_args]),
+        ]
     return cifar_dir, tmp_path, [simple, lenet, *tests]
 
 
@@ -40,9 +47,9 @@ def test_test_writes_a_confusion_matrix_that_agrees_with_test_accuracy(two_runs)
 
 
 def test_report_compares_runs_in_a_table_curves_and_figures(
-    two_runs, capsys: pytest.CaptureFixture, saved_figures: dict[str, Figure]
+    two_runs, tmp_path: Path, capsys: pytest.CaptureFixture, saved_figures: dict[str, Figure]
 ) -> None:
-    data_dir, tmp_path, (simple, lenet, simple_test, lenet_test) = two_runs
+    data_dir, _, (simple, lenet, simple_test, lenet_test) = two_runs
     out = tmp_path / "report"
     main(["report", str(simple.run_dir), str(lenet.run_dir), f"--out={out}", f"--data-dir={data_dir}"])
     header, *rows = read_csv(out / "comparison.csv")

@@ -9,7 +9,9 @@ import yaml
 
 from tests.helpers.runs import CnnbenchCLI
 
-SWEEPS = sorted(Path("configs/sweeps").glob("wandb-*.yaml"))
+# From the repository, wherever pytest runs: relative to the working directory, the list is empty elsewhere and every
+# test below would be skipped as an empty parameter set.
+SWEEPS = sorted((Path(__file__).resolve().parents[1] / "configs" / "sweeps").glob("wandb-*.yaml"))
 
 
 def agent_args(parameters: dict) -> list[str]:
@@ -19,6 +21,10 @@ def agent_args(parameters: dict) -> list[str]:
         value = spec["values"][-1] if "values" in spec else spec["max"]
         args.append(f"--{name}={value}")
     return args
+
+
+def test_the_shipped_wandb_sweeps_are_all_checked() -> None:
+    assert {"wandb-lenet5-lr-wd", "wandb-seeds-simple_cnn"} <= {p.stem for p in SWEEPS}
 
 
 @pytest.mark.parametrize("sweep", SWEEPS, ids=lambda p: p.stem)

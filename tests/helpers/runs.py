@@ -9,15 +9,19 @@ import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
 from cnnbench.cli import CnnbenchCLI, main
+from tests.helpers.datasets import write_cifar10
 
 __all__ = [
     "LR",
     "STEPS_PER_EPOCH",
+    "TRAINED_EPOCHS",
     "CnnbenchCLI",
+    "TrainedRun",
     "assert_same_tensors",
     "base_args",
     "column",
@@ -26,10 +30,28 @@ __all__ = [
     "main",
     "read_csv",
     "read_metrics",
+    "train_once",
 ]
 
 STEPS_PER_EPOCH = 5  # 100 train images - 20 validation, batch 16
 LR = 0.05
+TRAINED_EPOCHS = 2  # the epochs of the session's trained run (conftest's ``fitted``)
+
+
+class TrainedRun(NamedTuple):
+    """A finished run: the data it trained on, its runs root, and its run folder (the only one under the root)."""
+
+    data_dir: Path
+    root: Path
+    run_dir: Path
+
+
+def train_once(folder: Path) -> TrainedRun:
+    """A TRAINED_EPOCHS-epoch fit of simple_cnn with the defaults on tiny CIFAR-10 data written under ``folder``."""
+    data_dir, root = folder / "data", folder / "runs"
+    write_cifar10(data_dir)
+    cli = CnnbenchCLI(args=["fit", *base_args(data_dir, root, f"--trainer.max_epochs={TRAINED_EPOCHS}")])
+    return TrainedRun(data_dir, root, cli.run_dir)
 
 
 def expected_lr(step: int, total_steps: int) -> float:

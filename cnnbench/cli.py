@@ -20,7 +20,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from cnnbench import runs
+from cnnbench import lightning_errors, run_lock, runs
 from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
@@ -37,6 +37,14 @@ class CnnbenchCLI(CheckpointOptionsHook):
 
     def __init__(self, args: ArgsType = None, run: bool = True) -> None:
         self.checkpoint: runs.CheckpointHparams | None = None  # that of --ckpt_path, once vetted
+        self.run_lock: run_lock.RunLock | None = None  # fit's hold on its run folder (run=True: released at the end)
+        try:
+            self._init(args, run)
+        finally:
+            if run and self.run_lock is not None:
+                self.run_lock.release()
+
+    def _init(self, args: ArgsType, run: bool) -> None:
         super().__init__(
             model_class=ImageClassifier,
             datamodule_class=LightningDataModule,  # ImageDataModule by default; any with the shape facts
@@ -109,6 +117,8 @@ class CnnbenchCLI(CheckpointOptionsHook):
                            "starting a new run.")  # fmt: skip
         options["ckpt_path"] = str(path) if path else None
         if path is not None:
+            if subcommand == "fit":
+                lightning_errors.check_resume_length(path, options["trainer"].get("max_epochs"))
             self._adopt_checkpoint_options(path)
 
     def _adopt_checkpoint_options(self, path: Path) -> None:
@@ -142,6 +152,8 @@ class CnnbenchCLI(CheckpointOptionsHook):
             wanted = runs.TrainedOn(held.model, self._dataset(), data.in_channels, data.image_size)
             runs.check_trained_on(Path(options["ckpt_path"]), held, wanted)
         runs.check_writable(self.log_dir)
+        if self.config.get("subcommand", "fit") == "fit" and runs.is_global_zero():
+            self.run_lock = run_lock.acquire(self.run_dir)  # one writer per run folder, until this process ends
         given = (self.config_init[self.subcommand] if self.subcommand else self.config_init)["trainer"]
         subcommand = self.config.get("subcommand", "fit")
         callbacks = _as_list(given.get("callbacks"))
@@ -188,7 +200,7 @@ def main(args: ArgsType = None) -> None:
         print("cnnbench: stopped by SIGTERM", file=sys.stderr)
         raise SystemExit(143) from None
     except Exception as exc:
-        err = user_error(exc)
+        err = user_error(exc) or lightning_errors.explain(exc)
         if err is None:
             raise
         print(f"cnnbench: error: {err}", file=sys.stderr)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+
+from cnnbench.checkpoint_io import AtomicCheckpointIO
 
 
 class RecordLRs(Callback):
@@ -30,3 +33,20 @@ class RecordLocalTrainAccuracy(Callback):
         path = Path(os.environ["CNNBENCH_TEST_RECORDS"]) / f"train_acc.rank{trainer.global_rank}.jsonl"
         with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+class StopAfterSave(AtomicCheckpointIO):
+    """cnnbench's checkpoint writer that, once ``$CNNBENCH_TEST_STOP_AFTER`` (a file name such as ``last.ckpt``) has
+    been written ``$CNNBENCH_TEST_STOP_AT`` times (default 1), stops its own process with SIGSTOP: the test then
+    holds a process frozen right after that write, to SIGKILL it there or let it go on (SIGCONT).
+
+    Passed as ``--trainer.plugins=tests.helpers.callbacks.StopAfterSave``; a test hook, not part of cnnbench."""
+
+    saves: ClassVar[int] = 0
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        super().save_checkpoint(checkpoint, path, storage_options)
+        if Path(path).name == os.environ.get("CNNBENCH_TEST_STOP_AFTER"):
+            StopAfterSave.saves += 1
+            if StopAfterSave.saves == int(os.environ.get("CNNBENCH_TEST_STOP_AT", "1")):
+                os.kill(os.getpid(), signal.SIGSTOP)

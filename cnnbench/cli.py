@@ -25,6 +25,7 @@ from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
 from cnnbench.compat import CheckpointOptionsHook, skip_inherited_batch_hooks
+from cnnbench.config_files import check_yaml_arguments
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import CheckpointNotFoundError, user_error
 from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
@@ -75,6 +76,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         args = sys.argv[1:] if args is None else args
         if isinstance(args, list):
+            check_yaml_arguments(args)  # a YAML error names its file and line (jsonargparse's names no file)
             self.config = parser.parse_args(expand_logger_names(expand_model_short_names(args)))
         else:  # a dict or Namespace of options
             self.config = parser.parse_object(args)

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cnnbench.config_files import load_yaml
 from cnnbench.errors import CnnbenchError
 
 SAMPLERS = ("tpe", "random", "grid")
@@ -52,7 +51,7 @@ class SweepSpec:
     def read(cls, path: Path) -> SweepSpec:
         if not path.is_file():
             raise CnnbenchError(f"{path}: no such sweep file")
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path, "sweep file") or {}
         known = set(cls.__dataclass_fields__)
         if not isinstance(raw, dict) or "study" not in raw or set(raw) - known:
             raise CnnbenchError(f"{path}: a sweep file needs 'study' and takes only {', '.join(sorted(known))}")

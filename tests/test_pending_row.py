@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers.runs import CnnbenchCLI, base_args, read_metrics
 
+
 def comparable(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """The rows without their empty cells and timings (train/epoch_s, train/img_s differ between any two runs)."""
     return [{k: v for k, v in r.items() if v != "" and not k.endswith("_s")} for r in rows]

@@ -29,8 +29,17 @@ class RunLock:
         self.path, self._handle = path, handle
 
     def release(self) -> None:
-        if not self._handle.closed:
-            self._handle.close()  # closing the last descriptor drops the flock
+        if self._handle.closed:
+            return
+        folder = self.path.parent
+        # A fit that failed before writing anything leaves no folder behind (as before there was a lock): with no
+        # checkpoint in it, no other fit can be resuming this run, so the file may go while still held.
+        if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+            self.path.unlink()
+            folder.rmdir()
+            if not any(folder.parent.iterdir()):
+                folder.parent.rmdir()
+        self._handle.close()  # closing the last descriptor drops the flock
 
 
 def acquire(run_dir: Path) -> RunLock:

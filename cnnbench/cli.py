@@ -21,11 +21,12 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from cnnbench import runs
+from cnnbench import lightning_errors, run_lock, runs
 from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
 from cnnbench.compat import CheckpointOptionsHook
+from cnnbench.config_files import check_yaml_arguments
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import BadValueError, CheckpointNotFoundError, user_error
 from cnnbench.launch import in_slurm_job, newest_state
@@ -43,6 +44,14 @@ class CnnbenchCLI(CheckpointOptionsHook):
     def __init__(self, args: ArgsType = None, run: bool = True) -> None:
         self.checkpoint: runs.CheckpointHparams | None = None  # that of --ckpt_path, once vetted
         self._run_id: str | None = None  # the SLURM job's run, once --ckpt_path auto has looked into it
+        self.run_lock: run_lock.RunLock | None = None  # fit's hold on its run folder (run=True: released at the end)
+        try:
+            self._init(args, run)
+        finally:
+            if run and self.run_lock is not None:
+                self.run_lock.release()
+
+    def _init(self, args: ArgsType, run: bool) -> None:
         super().__init__(
             model_class=ImageClassifier,
             datamodule_class=LightningDataModule,  # ImageDataModule by default; any with the shape facts
@@ -80,6 +89,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         args = sys.argv[1:] if args is None else args
         if isinstance(args, list):
+            check_yaml_arguments(args)  # a YAML error names its file and line (jsonargparse's names no file)
             self.config = parser.parse_args(expand_logger_names(expand_model_short_names(args)))
         else:  # a dict or Namespace of options
             self.config = parser.parse_object(args)
@@ -115,6 +125,8 @@ class CnnbenchCLI(CheckpointOptionsHook):
         path = self._slurm_job_state() if requested == "auto" and in_slurm_job() else self._resolve(str(requested))
         options["ckpt_path"] = str(path) if path else None
         if path is not None:
+            if subcommand == "fit":
+                lightning_errors.check_resume_length(path, options["trainer"].get("max_epochs"))
             self._adopt_checkpoint_options(path)
 
     def _slurm_job_state(self) -> Path | None:
@@ -172,6 +184,8 @@ class CnnbenchCLI(CheckpointOptionsHook):
             wanted = runs.TrainedOn(held.model, self._dataset(), data.in_channels, data.image_size)
             runs.check_trained_on(Path(options["ckpt_path"]), held, wanted)
         runs.check_writable(self.log_dir)
+        if self.config.get("subcommand", "fit") == "fit" and runs.is_global_zero():
+            self.run_lock = run_lock.acquire(self.run_dir)  # one writer per run folder, until this process ends
         given = (self.config_init[self.subcommand] if self.subcommand else self.config_init)["trainer"]
         subcommand = self.config.get("subcommand", "fit")
         callbacks = _as_list(given.get("callbacks"))
@@ -237,7 +251,7 @@ def main(args: ArgsType = None) -> None:
         print("cnnbench: stopped by SIGTERM", file=sys.stderr)
         raise SystemExit(143) from None
     except Exception as exc:
-        err = user_error(exc)
+        err = user_error(exc) or lightning_errors.explain(exc)
         if err is None:
             raise
         print(f"cnnbench: error: {err}", file=sys.stderr)

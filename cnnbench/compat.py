@@ -47,3 +47,27 @@ class CheckpointOptionsHook(LightningCLI):
 
     def resolve_ckpt_path(self) -> None:
         raise NotImplementedError
+
+
+def pending_train_row(trainer: Trainer) -> tuple[int, dict[str, float]] | None:
+    """(step, metrics) of the row Lightning logs right after the current training hook, or None if it logs none.
+
+    Lightning logs a training step's metrics after its ``on_train_batch_end`` hooks, and an epoch's after its
+    ``on_train_epoch_end`` hooks, where checkpoints are written: the row a checkpoint must carry (a kill between the
+    two would lose it). The same computation as Lightning's ``update_train_step_metrics`` / ``..._epoch_metrics``.
+    """
+    connector, loop = trainer._logger_connector, trainer.fit_loop
+    if not trainer.training or trainer._results is None:
+        return None
+    if connector._first_loop_iter is None:  # the epoch has ended: its epoch-level metrics, at its last step
+        step = loop.epoch_loop._batches_that_stepped - 1
+    elif loop._should_accumulate() or not connector.should_update_logs:
+        return None
+    else:
+        step = loop.epoch_loop._batches_that_stepped
+    metrics = connector.metrics["log"]
+    if not metrics:
+        return None
+    row = {k: v.item() if hasattr(v, "item") else v for k, v in metrics.items()}
+    row.setdefault("epoch", trainer.current_epoch)
+    return step, row

@@ -3,7 +3,8 @@ request), ready to load without cnnbench.
 
 The exported network takes normalized images (N, C, H, W, any batch size N) and returns logits; the JSON written
 beside it holds what preprocessing needs: class names, input shape, mean and std. ONNX needs the ``export`` extra
-(``onnx``, ``onnxscript``; ``onnxruntime`` to run it). TorchScript, deprecated by torch, is written only when asked.
+(``onnx``, ``onnxscript``; ``onnxruntime`` to run it): by default it is written when those are installed, and a
+line says how to add them when not. TorchScript, deprecated by torch, is written only when asked.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -66,10 +68,14 @@ def export_checkpoint(path: Path, out_dir: Path, formats: tuple[str, ...] = DEFA
     return [*written, Path(f"{stem}.json")]
 
 
+def onnx_installed() -> bool:
+    """Whether the ONNX exporter's packages (the ``export`` extra) can be imported."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxscript"))
+
+
 def _check_onnx_installed() -> None:
     """Stop before loading anything when the ONNX exporter's packages are missing."""
-    missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
-    if missing:
+    if not onnx_installed():
         raise CnnbenchError("--format onnx needs the export extra: pip install 'cnnbench[export]'")
 
 
@@ -80,5 +86,10 @@ def export_command(args: list[str]) -> None:
     help_format = f"Repeatable (default: {' and '.join(DEFAULT_FORMATS)}; torchscript only when asked)."
     parser.add_argument("--format", choices=FORMATS, action="append", help=help_format)
     options = parser.parse_args(args)
-    for path in export_checkpoint(options.checkpoint, options.out, tuple(options.format or DEFAULT_FORMATS)):
+    formats = tuple(options.format or DEFAULT_FORMATS)
+    if not options.format and not onnx_installed():  # the default writes what this install can
+        formats = tuple(f for f in formats if f != "onnx")
+        print("cnnbench export: no ONNX file: its packages are not installed (pip install 'cnnbench[export]' adds "
+              "them, then export again or pass --format onnx)", file=sys.stderr)  # fmt: skip
+    for path in export_checkpoint(options.checkpoint, options.out, formats):
         print(path)

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cnnbench import sweep_journal
+from cnnbench.config_files import load_yaml
 from cnnbench.errors import CnnbenchError
 from cnnbench.sweep_journal import fail_stale, is_journal, journal_storage
 
@@ -55,7 +54,7 @@ class SweepSpec:
     def read(cls, path: Path) -> SweepSpec:
         if not path.is_file():
             raise CnnbenchError(f"{path}: no such sweep file")
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path, "sweep file") or {}
         known = set(cls.__dataclass_fields__)
         if not isinstance(raw, dict) or "study" not in raw or set(raw) - known:
             raise CnnbenchError(f"{path}: a sweep file needs 'study' and takes only {', '.join(sorted(known))}")

@@ -9,11 +9,13 @@ import pytest
 import torch
 from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import Logger
 from torch import nn
 
 from cnnbench.compat import (
     CheckpointOptionsHook,
     cluster_environment,
+    pending_train_row,
     request_sigterm_stop,
     should_update_logs,
     skip_per_batch_sigterm_broadcast,
@@ -108,3 +110,50 @@ def test_the_sigterm_flag_is_lightnings() -> None:
     assert not trainer.received_sigterm
     request_sigterm_stop(trainer)
     assert trainer.received_sigterm  # what Lightning's loops test before raising SIGTERMException
+
+
+class _LogsEachWay(_Tiny):
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        self.log("step_loss", loss, on_step=True, on_epoch=False)
+        self.log("epoch_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+
+class _PendingVsLogged(Callback):
+    """At each train batch end and epoch end, the row pending_train_row predicts; the loggers' rows are recorded."""
+
+    def __init__(self) -> None:
+        self.predicted: list[tuple[int, dict[str, float]]] = []
+
+    def on_train_batch_end(self, trainer: Trainer, *args: object) -> None:
+        if (row := pending_train_row(trainer)) is not None:
+            self.predicted.append(row)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if (row := pending_train_row(trainer)) is not None:
+            self.predicted.append(row)
+
+
+class _Rows(Logger):
+    name, version = "rows", 0
+
+    def log_hyperparams(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[int, dict[str, float]]] = []
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.rows.append((step, dict(metrics)))
+
+
+def test_pending_train_row_is_the_row_lightning_logs_next(tmp_path: Path) -> None:
+    watcher, logger = _PendingVsLogged(), _Rows()
+    trainer = Trainer(max_epochs=2, logger=logger, callbacks=[watcher], log_every_n_steps=2, accelerator="cpu",
+                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                      default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(_LogsEachWay())
+    # 6 steps an epoch, logged every 2nd, and each epoch's end: 8 rows, each predicted in the hook before it
+    assert len(logger.rows) == 8 and watcher.predicted == logger.rows

@@ -77,12 +77,26 @@ def test_export_defaults_to_export_and_onnx(fitted: TrainedRun, tmp_path: Path, 
     assert all(p.is_file() and p.stat().st_size > 0 for p in written)
 
 
-def test_onnx_without_the_export_extra_is_one_line(
+@pytest.mark.parametrize("missing", ["onnx", "onnxscript"])
+def test_the_default_without_the_export_extra_writes_torch_export_and_says_how_to_add_onnx(
+    fitted: TrainedRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, missing: str
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed: importlib finds no spec
+    main(["export", str(fitted.run_dir / "checkpoints" / "last.ckpt"), f"--out={tmp_path / 'exported'}"])
+    out, err = capsys.readouterr()
+    assert sorted(Path(line).name for line in out.splitlines()) == ["simple_cnn-last.json", "simple_cnn-last.pt2"]
+    assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["simple_cnn-last.json", "simple_cnn-last.pt2"]
+    (line,) = err.strip().splitlines()
+    assert "no ONNX file" in line and "pip install 'cnnbench[export]'" in line
+
+
+def test_onnx_asked_for_without_the_export_extra_is_one_line(
     fitted: TrainedRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed: importlib finds no spec
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", str(fitted.run_dir / "checkpoints" / "last.ckpt"), f"--out={tmp_path / 'exported'}"])
+        main(["export", str(fitted.run_dir / "checkpoints" / "last.ckpt"), f"--out={tmp_path / 'exported'}",
+              "--format=onnx"])  # fmt: skip
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [

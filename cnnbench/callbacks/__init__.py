@@ -8,6 +8,7 @@ from lightning.pytorch.callbacks import Callback
 from cnnbench.callbacks.checkpoints import LatestCheckpoint, best_checkpoint
 from cnnbench.callbacks.divergence import DivergenceGuard
 from cnnbench.callbacks.environment import EnvironmentRecord
+from cnnbench.callbacks.pending_row import PendingMetricsRow
 from cnnbench.callbacks.predictions import PredictionCSVWriter
 from cnnbench.callbacks.progress import RunProgressBar
 from cnnbench.callbacks.rng import RNGStateCheckpoint
@@ -36,6 +37,7 @@ def run_callbacks(
             # Without validation (--data.val_size 0) nothing ranks the epochs: the last state stands for the best.
             *([best_checkpoint(checkpoint_dir, options.save_top_k)] if getattr(data, "validates", True) else []),
             LatestCheckpoint(checkpoint_dir, options.last_every_n_steps),
+            PendingMetricsRow(log_dir / "metrics.csv"),
             FitSummary(run_dir),
             EnvironmentRecord(run_dir),
         ]

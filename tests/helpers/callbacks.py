@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from cnnbench.checkpoint_io import AtomicCheckpointIO
+
 
 class RecordLRs(Callback):
     """Records, before each training step, the LR of every optimizer parameter group with its ``lr_scale``."""
@@ -76,3 +78,20 @@ class PoisonRank(Callback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if str(trainer.global_rank) == os.environ.get("CNNBENCH_TEST_POISON_RANK"):
             next(pl_module.parameters()).data.view(-1)[0] = float("nan")
+
+
+class StopAfterSave(AtomicCheckpointIO):
+    """cnnbench's checkpoint writer that, once ``$CNNBENCH_TEST_STOP_AFTER`` (a file name such as ``last.ckpt``) has
+    been written ``$CNNBENCH_TEST_STOP_AT`` times (default 1), stops its own process with SIGSTOP: the test then
+    holds a process frozen right after that write, to SIGKILL it there or let it go on (SIGCONT).
+
+    Passed as ``--trainer.plugins=tests.helpers.callbacks.StopAfterSave``; a test hook, not part of cnnbench."""
+
+    saves: ClassVar[int] = 0
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        super().save_checkpoint(checkpoint, path, storage_options)
+        if Path(path).name == os.environ.get("CNNBENCH_TEST_STOP_AFTER"):
+            StopAfterSave.saves += 1
+            if StopAfterSave.saves == int(os.environ.get("CNNBENCH_TEST_STOP_AT", "1")):
+                os.kill(os.getpid(), signal.SIGSTOP)

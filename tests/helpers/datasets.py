@@ -4,11 +4,14 @@ Each writer returns what the dataset's reader must give back: ``{"train": (image
 with uint8 images (N, C, H, W) and int64 labels. The layouts (folders, file names, pickle keys) are written out
 here from torchvision's downloads, not taken from the specs, so a spec that reads the wrong place fails.
 ``TINY`` holds one entry per registered dataset (tests/test_datasets.py checks that none is missing).
+Every file written is listed in its folder's ``checksums.md5``, as a user's own copy in a real format declares
+itself: the files carry the official names but not the official bytes (cnnbench.data.datasets.checksums).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,9 +65,18 @@ def write_pickle_batches(
     return written
 
 
+def register_checksum(path: Path) -> None:
+    """List ``path``'s MD5 in its folder's ``checksums.md5`` (replacing an earlier entry of the same name)."""
+    manifest = path.parent / "checksums.md5"
+    lines = manifest.read_text().splitlines() if manifest.exists() else []
+    lines = [line for line in lines if line.split("  ", 1)[-1] != path.name]
+    manifest.write_text("\n".join([*lines, f"{hashlib.md5(path.read_bytes()).hexdigest()}  {path.name}"]) + "\n")
+
+
 def write_pickle(path: Path, content: dict[str, object]) -> None:
     with open(path, "wb") as f:
         pickle.dump(content, f, protocol=2)
+    register_checksum(path)
 
 
 def write_cifar10(root: Path, seed: int = 0) -> Written:
@@ -94,10 +106,12 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     payload = header + array.astype(np.uint8).tobytes()
     if compress:
-        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
+        path = path.with_name(path.name + ".gz")
+        with gzip.open(path, "wb") as f:
             f.write(payload)
     else:
         path.write_bytes(payload)
+    register_checksum(path)
 
 
 def write_idx_dataset(folder: Path, seed: int, compress: bool) -> Written:

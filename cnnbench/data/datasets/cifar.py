@@ -9,6 +9,23 @@ import torchvision
 from cnnbench.data.datasets.formats import pickle_batches, pickled_names
 from cnnbench.data.datasets.registry import DatasetSpec, Split, register_dataset, torchvision_download
 
+# torchvision's published MD5s of the extracted files (CIFAR10.train_list, test_list, meta; likewise CIFAR100),
+# written out so that a change in torchvision cannot loosen the check; tests/test_checksums.py compares them.
+CIFAR10_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+CIFAR100_MD5 = {
+    "train": "16019d7e3df5f24257cddd939b257f8d",
+    "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+    "meta": "7973b15100ade9c7d40fb424638fde48",
+}
+
 CIFAR10 = register_dataset(
     DatasetSpec(
         key="cifar10",
@@ -25,6 +42,7 @@ CIFAR10 = register_dataset(
         train_size=50_000,
         test_size=10_000,
         stored_classes=pickled_names("batches.meta", "label_names"),
+        checksums=CIFAR10_MD5,
     )
 )
 
@@ -61,6 +79,7 @@ CIFAR100 = register_dataset(
         train_size=50_000,
         test_size=10_000,
         stored_classes=pickled_names("meta", "fine_label_names"),
+        checksums=CIFAR100_MD5,
     )
 )
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 from urllib.error import URLError
 
 from torch import Tensor
 
+from cnnbench.data.datasets.checksums import verify_files
 from cnnbench.errors import CnnbenchError, DatasetNotFoundError
 
 Split = tuple[Tensor, Tensor]  # uint8 images (N, C, H, W), int64 labels (N,)
@@ -57,6 +58,9 @@ class DatasetSpec:
     # Reads the class names the folder itself lists (e.g. CIFAR's meta file), or None if it lists none: a folder
     # whose names differ from ``classes`` holds another dataset or ordering, and is refused.
     stored_classes: Callable[[Path], Sequence[str] | None] | None = None
+    # The official files' MD5s by file name (a ``.gz`` under its own name), checked when a file is first read;
+    # a folder's own ``checksums.md5`` takes precedence (see ``checksums.py``).
+    checksums: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.default_augment not in get_args(Augment):
@@ -101,7 +105,12 @@ class DatasetSpec:
 
         The checks catch a folder holding another dataset (other class names, more labels, other image sizes)
         here, with a message, rather than as a shape error or silently wrong metrics in the middle of a run.
+        Every file read is first checked against its known MD5 (``checksums.py``).
         """
+        split = self.train_files if train else self.test_files
+        read = [folder / f if (folder / f).exists() else folder / f"{f}.gz" for f in split]
+        others = [folder / f for f in self.checksums if f.removesuffix(".gz") not in self.files]  # e.g. CIFAR's meta
+        verify_files([*read, *others], self.checksums)
         if self.stored_classes is not None:
             stored = self.stored_classes(folder)
             if stored is not None and tuple(stored) != self.classes:

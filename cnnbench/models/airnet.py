@@ -17,6 +17,7 @@ from torch.optim import Optimizer
 
 from cnnbench.classifier import ImageClassifier
 from cnnbench.errors import BadValueError
+from cnnbench.models.layers import GlobalMaxPool
 from cnnbench.models.registry import create_model, register_model
 from cnnbench.optim import schedule_steps
 
@@ -89,7 +90,7 @@ def airnet(
         layers.append(conv_group(channels, width, bn_weight, bn_momentum, dirac))
         channels = width
     # 31x31 after the unpadded 2x2 whitening: 15, 7, 3 after the three pools; the last max-pool takes all of it.
-    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
+    layers += [GlobalMaxPool(), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
     return nn.Sequential(*layers)
 
 

@@ -114,9 +114,7 @@ def test_fast_recipes_use_no_op_that_deterministic_cuda_refuses(config: str) -> 
 def test_the_audit_sees_adaptive_max_pool_and_global_max_pool_matches_its_forward() -> None:
     x = torch.randn(4, 8, 5, 5, requires_grad=True)
     old_head = nn.Sequential(nn.Conv2d(8, 8, 1), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8, 10))
-    assert refused_ops(old_head, torch.randn(4, 8, 5, 5)) == {
-        "adaptive_max_pool2d_backward": "nn.AdaptiveMaxPool2d"
-    }
+    assert refused_ops(old_head, torch.randn(4, 8, 5, 5)) == {"adaptive_max_pool2d_backward": "nn.AdaptiveMaxPool2d"}
     assert torch.equal(GlobalMaxPool()(x), nn.AdaptiveMaxPool2d(1)(x))
     (grad,) = torch.autograd.grad(GlobalMaxPool()(x).sum(), x)
     (expected,) = torch.autograd.grad(nn.AdaptiveMaxPool2d(1)(x).sum(), x)

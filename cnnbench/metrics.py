@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+from torchmetrics import MaxMetric, Metric
 
 
-class PerImageMean(Metric):
+class Float32States(Metric):
+    """A metric whose floating-point states stay float32 when the model is cast (``--trainer.precision bf16-true``,
+    ``16-true``: Lightning calls ``module.to(dtype)``, which torchmetrics applies to the states too).
+
+    In bfloat16 a count stops growing at 32,768 (the next representable number is 256 away: adding a batch of 128
+    rounds back), and in float16 a CIFAR epoch's summed loss overflows to inf. Device moves still apply.
+    """
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], *args: Any, **kwargs: Any) -> Any:
+        def same_dtype(t: Tensor) -> Tensor:
+            out = fn(t)
+            return out.to(t.dtype) if t.is_floating_point() and out.dtype != t.dtype else out
+
+        return super()._apply(same_dtype, *args, **kwargs)
+
+
+class BestValue(Float32States, MaxMetric):
+    """``MaxMetric`` (the best validation accuracy) with float32 states under any precision."""
+
+
+class PerImageMean(Float32States):
     """The mean of a per-image quantity (a loss) over every image of the epoch, fed one batch mean at a time.
 
     torchmetrics' ``MeanMetric(nan_strategy="disable")`` ignores its ``weight`` (1.9 replaces it with ones), so a

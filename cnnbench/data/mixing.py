@@ -59,7 +59,7 @@ def draw_mix(seed: int, size: int, mixup_alpha: float, cutmix_alpha: float, mix_
 
 def apply_mix(images: Tensor, labels: Tensor, num_classes: int, draw: MixDraw) -> tuple[Tensor, Tensor]:
     """The mixed images and their (N, C) soft targets: each image with its neighbour in the batch rolled by one."""
-    targets = F.one_hot(labels, num_classes).to(images.dtype)
+    targets = F.one_hot(labels, num_classes).float()  # float32 whatever the images' dtype: rows sum to 1
     if draw.op == "none":
         return images, targets
     targets = draw.lam * targets + (1.0 - draw.lam) * targets.roll(1, 0)

@@ -14,7 +14,13 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
 from cnnbench.errors import BadValueError, CnnbenchError
-from cnnbench.metrics import BestValue, PerImageMean, RunningAccuracy
+from cnnbench.metrics import (
+    BestValue,
+    PerImageMean,
+    RunningAccuracy,
+    load_global_train_means,
+    save_global_train_means,
+)
 from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
@@ -254,6 +260,10 @@ class ImageClassifier(LightningModule):
         for key, value in self.state_dict().items():
             if key.startswith(("train_loss.", "train_acc.")):
                 state.setdefault(key, value)
+        load_global_train_means(checkpoint)  # under DDP: the saved sums are every rank's, resumed on rank 0 only
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        save_global_train_means(checkpoint)
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         hp = self.hparams

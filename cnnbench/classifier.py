@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch import Callback, LightningModule
@@ -10,14 +10,19 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
 from cnnbench.ema import WeightEMA
 from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.lookahead import Lookahead
-from cnnbench.metrics import PerImageMean, RunningAccuracy
+from cnnbench.metrics import (
+    BestValue,
+    PerImageMean,
+    RunningAccuracy,
+    load_global_train_means,
+    save_global_train_means,
+)
 from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
 from cnnbench.optim_muon import AuxName, Muon, check_muon_options, muon_groups
 from cnnbench.tta import least_confident
@@ -138,7 +143,7 @@ class ImageClassifier(LightningModule):
         self.val_acc_top5 = MulticlassAccuracy(top_k=top5, **accuracy)
         self.test_acc = MulticlassAccuracy(**accuracy)
         self.test_acc_top5 = MulticlassAccuracy(top_k=top5, **accuracy)
-        self.val_acc_best = MaxMetric()
+        self.val_acc_best = BestValue()
         # Metric states are not in state_dict by default. The best accuracy must survive a resume, and so must
         # the running train loss/accuracy, so that an epoch resumed mid-way reports the whole epoch's means.
         for metric in (self.val_acc_best, self.train_loss, self.train_acc):
@@ -220,7 +225,9 @@ class ImageClassifier(LightningModule):
         # soft targets (label smoothing applies to them too), the accuracy the hard labels of the unmixed images.
         images, labels, *soft = batch
         logits = self(images)
-        loss = self.criterion(logits, soft[0].to(logits.dtype) if soft else labels)
+        # Soft targets stay float32, and so do the logits they meet: in bfloat16 a row of mixed targets no longer
+        # sums to 1 (autocast's bf16 logits, or bf16-true's).
+        loss = self.criterion(logits.float(), soft[0].float()) if soft else self.criterion(logits, labels)
         self.train_loss.update(loss.detach(), labels.numel())
         self.train_acc.update(logits.detach(), labels)
         # Each self.log call costs about a millisecond of Python on the CPU (Lightning copies its metadata), as much
@@ -268,6 +275,12 @@ class ImageClassifier(LightningModule):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         probs = torch.softmax(self.evaluation_logits(images), dim=1)
         return {"preds": probs.argmax(dim=1), "probs": probs}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        load_global_train_means(checkpoint)  # under DDP: the saved sums are every rank's, resumed on rank 0 only
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        save_global_train_means(checkpoint)
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         hp = self.hparams

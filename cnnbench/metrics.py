@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+from torchmetrics import MaxMetric, Metric
 
 
-class PerImageMean(Metric):
+class Float32States(Metric):
+    """A metric whose floating-point states stay float32 when the model is cast (``--trainer.precision bf16-true``,
+    ``16-true``: Lightning calls ``module.to(dtype)``, which torchmetrics applies to the states too).
+
+    In bfloat16 a count stops growing at 32,768 (the next representable number is 256 away: adding a batch of 128
+    rounds back), and in float16 a CIFAR epoch's summed loss overflows to inf. Device moves still apply.
+    """
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], *args: Any, **kwargs: Any) -> Any:
+        def same_dtype(t: Tensor) -> Tensor:
+            out = fn(t)
+            return out.to(t.dtype) if t.is_floating_point() and out.dtype != t.dtype else out
+
+        return super()._apply(same_dtype, *args, **kwargs)
+
+
+class BestValue(Float32States, MaxMetric):
+    """``MaxMetric`` (the best validation accuracy) with float32 states under any precision."""
+
+
+class PerImageMean(Float32States):
     """The mean of a per-image quantity (a loss) over every image of the epoch, fed one batch mean at a time.
 
     torchmetrics' ``MeanMetric(nan_strategy="disable")`` ignores its ``weight`` (1.9 replaces it with ones), so a
@@ -69,3 +90,41 @@ class RunningAccuracy(Metric):
 
     def compute(self) -> Tensor:
         return self.correct / self.count
+
+
+#: The state_dict keys of the running train means (persistent, so a mid-epoch resume reports the whole epoch).
+TRAIN_MEANS = ("train_loss.total", "train_loss.count", "train_acc.correct", "train_acc.count")
+
+
+def _states(checkpoint: dict[str, Any]) -> list[dict[str, Tensor]]:
+    # With EMA the raw model's states (what a resume loads) are under current_model_state.
+    return [checkpoint[k] for k in ("state_dict", "current_model_state") if isinstance(checkpoint.get(k), dict)]
+
+
+def save_global_train_means(checkpoint: dict[str, Any]) -> None:
+    """Under DDP, put every rank's running train sums, added up, in the checkpoint (which rank 0 writes): alone,
+    rank 0's own sums would be saved. Runs on every rank (Lightning builds the checkpoint on each)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if torch.distributed.get_world_size() == 1:
+        return
+    for state in _states(checkpoint):
+        for key in TRAIN_MEANS:
+            if key in state:
+                total = state[key].clone()
+                torch.distributed.all_reduce(total)
+                state[key] = total
+
+
+def load_global_train_means(checkpoint: dict[str, Any]) -> None:
+    """The counterpart of :func:`save_global_train_means`: rank 0 resumes with the saved (global) sums and the other
+    ranks from zero, so that the epoch's sums, added across ranks at its end, count every image once (whatever the
+    number of ranks of the resumed run)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if torch.distributed.get_rank() == 0:
+        return
+    for state in _states(checkpoint):
+        for key in TRAIN_MEANS:
+            if key in state:
+                state[key] = torch.zeros_like(state[key])

@@ -89,3 +89,55 @@ def test_the_whitening_bias_stops_training_after_its_epochs_and_a_resumed_run_st
     assert not torch.allclose(bias_at_7, initial.backbone[0].bias)  # it trained in the first epoch
     trained_on = fit("control")
     assert not torch.allclose(trained_on.model.backbone[0].bias, bias_at_7)  # unfrozen, it moves on
+
+
+class StandInTrainer:
+    """What AirNet.on_fit_start reads of a trainer."""
+
+    def __init__(self, rank: int, datamodule: object) -> None:
+        self.global_rank, self.ckpt_path, self.datamodule = rank, None, datamodule
+
+
+class RankImages:
+    """A data module whose training images differ by rank (as eigh's last bits may differ between machines)."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def training_images(self, n: int) -> torch.Tensor:
+        return torch.randn(n, 3, 8, 8, generator=torch.Generator().manual_seed(self.rank))
+
+
+def _whiten_on_rank(rank: int, init_file: str, out_dir: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        model = AirNet(image_size=8, whiten_images=32)
+        model.trainer = trainer = StandInTrainer(rank, RankImages(rank))  # noqa: F841 (held weakly)
+        model.on_fit_start()
+        torch.save(model.backbone[0].state_dict(), f"{out_dir}/rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_under_ddp_rank_zero_computes_the_whitening_and_every_rank_receives_it(tmp_path: Path) -> None:
+    torch.multiprocessing.spawn(_whiten_on_rank, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert_same_tensors(ranks[0], ranks[1])
+    expected = AirNet(image_size=8)
+    expected.init_whitening(RankImages(0).training_images(32))
+    assert_same_tensors(expected.backbone[0].state_dict(), ranks[0])
+
+
+def test_a_plain_lightning_data_module_sets_the_whitening_from_its_train_batches(tmp_path: Path) -> None:
+    from tests.helpers.custom_data import NoiseDataModule
+
+    args = [
+        "fit", "--model=airnet", "--model.whiten_images=64", "--data=tests.helpers.custom_data.NoiseDataModule",
+        f"--trainer.default_root_dir={tmp_path}", "--trainer.max_steps=1", "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+    ]  # fmt: skip
+    cli = CnnbenchCLI(args=args)
+    expected = AirNet(in_channels=1, image_size=16)
+    expected.init_whitening(NoiseDataModule().images)  # all 64 images, in whichever order the loader gave them
+    # The fit's one step moved the bias; the frozen filters are those of the data module's images.
+    assert torch.allclose(cli.model.backbone[0].weight, expected.backbone[0].weight, atol=1e-4)

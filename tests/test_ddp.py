@@ -77,3 +77,27 @@ def test_ranks_split_each_epoch_and_a_resume_skips_what_was_trained() -> None:
     assert list(single) == full  # the skip applies once
     single.set_epoch(4)
     assert [i for i, _ in single] != [i for i, _ in full]  # a new order each epoch
+
+
+def _ddp_fit(cifar_dir: Path, root: Path, *extra: str) -> None:
+    args = [a for a in base_args(cifar_dir, root, *DDP, *extra) if a != "--trainer.accelerator=cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "cnnbench", "fit", *args], env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_ddp_mid_epoch_resume_reports_the_straight_runs_train_means(cifar_dir: Path, tmp_path: Path) -> None:
+    # 3 steps per epoch and rank: a stop at step 4 cuts the second epoch after one step. Rank 0 writes the checkpoint;
+    # without the ranks' sums added up in it, each rank resumed with rank 0's sums (counted twice, rank 1's lost).
+    _ddp_fit(cifar_dir, tmp_path / "straight", "--trainer.max_epochs=2")
+    _ddp_fit(cifar_dir, tmp_path / "resumed", "--trainer.max_steps=4")
+    _ddp_fit(cifar_dir, tmp_path / "resumed", "--trainer.max_epochs=2")
+    (straight,) = (tmp_path / "straight/cifar10-simple_cnn").iterdir()
+    (resumed,) = (tmp_path / "resumed/cifar10-simple_cnn").iterdir()
+    for name in ("train/loss", "train/acc"):
+        expected, actual = column(read_metrics(straight), name), column(read_metrics(resumed), name)
+        # (The stopped run also logged its cut epoch's partial means, at step 3.)
+        assert actual[-1][0] == expected[-1][0] == 5, name
+        assert actual[-1][1] == pytest.approx(expected[-1][1], rel=1e-6), name

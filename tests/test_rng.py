@@ -27,7 +27,8 @@ def draws() -> tuple[float, float, float]:
 
 def callback_of_rank(rank: int, world_size: int) -> RNGStateCheckpoint:
     callback = RNGStateCheckpoint()
-    callback.setup(SimpleNamespace(global_rank=rank, world_size=world_size), None, "fit")  # type: ignore[arg-type]
+    # Not "fit", whose setup also gives ranks > 0 their own streams (test_each_rank_draws_its_own_dropout_masks).
+    callback.setup(SimpleNamespace(global_rank=rank, world_size=world_size), None, "validate")  # type: ignore[arg-type]
     return callback
 
 
@@ -110,3 +111,23 @@ def test_more_ranks_than_were_saved_keep_their_seeded_states_and_warn() -> None:
     with pytest.warns(UserWarning, match="states of 1 process"):
         callback_of_rank(1, 2).load_state_dict(saved)
     assert draws() == expected  # rank 1 of 2 has nothing saved: it keeps what the seed gave it
+
+
+def test_each_rank_draws_its_own_dropout_masks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every rank of a DDP run starts from the run's seed (seed_everything); the fit's setup gives ranks > 0 streams
+    # of their own, while rank 0 keeps the run's (a single-process run draws what it always did).
+    monkeypatch.setenv("PL_GLOBAL_SEED", "7")
+    dropout = torch.nn.Dropout(0.5)
+
+    def mask_of_rank(rank: int, stage: str = "fit") -> torch.Tensor:
+        torch.manual_seed(7)
+        RNGStateCheckpoint().setup(SimpleNamespace(global_rank=rank, world_size=2), None, stage)  # type: ignore[arg-type]
+        return dropout(torch.ones(64)) == 0
+
+    torch.manual_seed(7)
+    unseeded = dropout(torch.ones(64)) == 0
+    masks = [mask_of_rank(r) for r in range(3)]
+    assert torch.equal(masks[0], unseeded)
+    assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
+    assert torch.equal(mask_of_rank(1), masks[1])  # a function of the run's seed and the rank
+    assert torch.equal(mask_of_rank(1, stage="test"), unseeded)  # only fit draws

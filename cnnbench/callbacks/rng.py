@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -40,6 +41,21 @@ def restore_states(states: dict[str, Any]) -> bool:
     return len(saved_cuda) == devices
 
 
+def seed_rank_streams(rank: int) -> None:
+    """Give a rank other than 0 random streams of its own (dropout masks, any random op of the model).
+
+    Every rank starts from the run's seed, so the ranks would draw the same dropout masks for their different images.
+    Called after the model is built (its initial weights stay the same on every rank) and before a checkpoint's
+    states are restored (a resume continues each rank's saved stream). Rank 0 keeps the run's stream: a
+    single-process run draws what it always did. Torch (CPU and CUDA), NumPy and Python are reseeded.
+    """
+    base = int(os.environ.get("PL_GLOBAL_SEED", 0))
+    seed = int(np.random.SeedSequence([base, rank]).generate_state(1)[0])
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 class RNGStateCheckpoint(Callback):
     """Saves the Python, NumPy and torch (CPU and CUDA) RNG states with every checkpoint and restores them.
 
@@ -58,6 +74,8 @@ class RNGStateCheckpoint(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         # Lightning calls setup before it restores a checkpoint's callback states.
         self._rank, self._world_size = trainer.global_rank, trainer.world_size
+        if stage == "fit" and self._rank > 0:
+            seed_rank_streams(self._rank)
 
     def state_dict(self) -> dict[str, Any]:
         states = current_states()

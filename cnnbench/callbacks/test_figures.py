@@ -41,17 +41,19 @@ class TestFigures(Callback):
     def on_test_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, *args: Any
     ) -> None:
+        # Kept on the device: a copy to the host here would wait for the batch's forward pass (three syncs a batch);
+        # the epoch's predictions are copied once, at the end.
         images, labels = batch
-        self._labels.append(labels.cpu())
-        self._preds.append(outputs["preds"].cpu())
+        self._labels.append(labels.detach())
+        self._preds.append(outputs["preds"].detach())
         if sum(len(x) for x in self._images) < self.grid_images:
-            self._images.append(images[: self.grid_images].float().cpu())
+            self._images.append(images[: self.grid_images].detach().clone())
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.world_size > 1:
             rank_zero_warn("cnnbench: test figures are drawn in single-process runs only; skipped under DDP")
             return
-        labels, preds = torch.cat(self._labels), torch.cat(self._preds)
+        labels, preds = torch.cat(self._labels).cpu(), torch.cat(self._preds).cpu()
         matrix = confusion_matrix(labels, preds, len(self.classes))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         csv_path = write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")
@@ -59,7 +61,7 @@ class TestFigures(Callback):
         # A data module of the user's that says nothing of its normalization is shown as it is.
         stats = getattr(trainer.datamodule, "normalization", lambda: ([0.0], [1.0]))()
         mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in stats)
-        shown = torch.cat(self._images)[:n] * std + mean  # back to [0, 1] for display
+        shown = torch.cat(self._images)[:n].float().cpu() * std + mean  # back to [0, 1] for display
         figures = {
             "confusion_matrix": save_confusion_matrix(
                 matrix, self.classes, self.out_dir / "confusion_matrix.png", pl_module.model_name

@@ -301,6 +301,12 @@ class ImageDataModule(LightningDataModule):
             images = to_grayscale(images)
         return images, labels
 
+    def training_images(self, n: int) -> Tensor:
+        """The first ``n`` training images as the model sees them, unaugmented: float, normalized (for AirNet)."""
+        images = self.splits["train"][0][:n].float() / 255
+        mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in self.normalization())
+        return (images - mean) / std
+
     def normalization(self) -> tuple[list[float], list[float]]:
         """Per-channel mean and std the inputs are standardized with (none before setup, or with normalize off)."""
         mean, std = self.mean or [0.0], self.std or [1.0]

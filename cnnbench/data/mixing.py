@@ -17,7 +17,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from cnnbench.errors import CnnbenchError
 
@@ -59,7 +58,9 @@ def draw_mix(seed: int, size: int, mixup_alpha: float, cutmix_alpha: float, mix_
 
 def apply_mix(images: Tensor, labels: Tensor, num_classes: int, draw: MixDraw) -> tuple[Tensor, Tensor]:
     """The mixed images and their (N, C) soft targets: each image with its neighbour in the batch rolled by one."""
-    targets = F.one_hot(labels, num_classes).to(images.dtype)
+    # float32 whatever the images' dtype (rows sum to 1); scatter_, not F.one_hot, whose range checks read the labels'
+    # min and max back to the host on the CPU.
+    targets = torch.zeros(len(labels), num_classes, device=labels.device).scatter_(1, labels[:, None], 1.0)
     if draw.op == "none":
         return images, targets
     targets = draw.lam * targets + (1.0 - draw.lam) * targets.roll(1, 0)

@@ -17,6 +17,7 @@ from torch.optim import Optimizer
 
 from cnnbench.classifier import ImageClassifier
 from cnnbench.errors import BadValueError
+from cnnbench.models.layers import GlobalMaxPool
 from cnnbench.models.registry import create_model, register_model
 from cnnbench.optim import schedule_steps
 
@@ -75,6 +76,13 @@ def dirac_init(conv: nn.Conv2d) -> None:
         nn.init.dirac_(conv.weight[:n])
 
 
+def broadcast_from_rank_zero(tensors: list[Tensor]) -> None:
+    """Set ``tensors`` on every process to rank 0's values (in place; nothing to do without a process group)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        for tensor in tensors:
+            torch.distributed.broadcast(tensor, src=0)
+
+
 def whitening_weights(patches: Tensor, eps: float = 5e-4) -> Tensor:
     """Filters (2k, C, 2, 2) that whiten 2x2 patches (N, C, 2, 2): eigenvectors of their covariance scaled by
     1/sqrt(eigenvalue + eps), with their negatives so that a GELU after them loses no sign."""
@@ -129,9 +137,14 @@ class AirNet(ImageClassifier):
         self._bias_frozen_at = 0  # the optimizer step at which the whitening bias stops training (0: never)
 
     def on_fit_start(self) -> None:
-        # A fit from a checkpoint has the checkpoint's whitening layer (restored before this hook runs).
+        # A fit from a checkpoint has the checkpoint's whitening layer (restored before this hook runs). Under DDP
+        # rank 0 computes it and every rank receives it: eigh may differ in its last bits between machines, and DDP
+        # broadcast the weights before this hook.
         if self.trainer.ckpt_path is None and self.hparams.whiten_images > 0:
-            self.init_whitening(self.training_images(self.hparams.whiten_images))
+            if self.trainer.global_rank == 0:
+                self.init_whitening(self.training_images(self.hparams.whiten_images))
+            whiten: nn.Conv2d = self.backbone[0]
+            broadcast_from_rank_zero([whiten.weight.data, whiten.bias.data])
 
     def on_train_start(self) -> None:
         epochs = self.hparams.whiten_bias_epochs
@@ -146,11 +159,22 @@ class AirNet(ImageClassifier):
             self.backbone[0].bias.grad = None
 
     def training_images(self, n: int) -> Tensor:
-        """The first ``n`` training images as the model sees them (float, normalized), from cnnbench's data module."""
+        """The first ``n`` training images as the model sees them (float, normalized): the data module's own
+        ``training_images(n)`` if it has one (cnnbench's: unaugmented), else the first batches of its train loader
+        as its batch hooks deliver them (any LightningDataModule)."""
         data = self.trainer.datamodule
-        images = data.splits["train"][0][:n].float() / 255
-        mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in data.normalization())
-        return (images - mean) / std
+        if data is None:
+            raise BadValueError("AirNet's whitening needs a data module (or --model.whiten_images 0)")
+        if callable(getattr(data, "training_images", None)):
+            return data.training_images(n)
+        images: list[Tensor] = []
+        for batch in data.train_dataloader():
+            batch = data.on_before_batch_transfer(batch, 0)
+            batch = data.on_after_batch_transfer(data.transfer_batch_to_device(batch, self.device, 0), 0)
+            images.append((batch[0] if isinstance(batch, (tuple, list)) else batch).float().cpu())
+            if sum(map(len, images)) >= n:
+                break
+        return torch.cat(images)[:n]
 
     @torch.no_grad()
     def init_whitening(self, images: Tensor) -> None:
@@ -187,5 +211,5 @@ def airnet(
         layers.append(conv_group(channels, width, bn_weight, bn_momentum, dirac, activation))
         channels = width
     # 31x31 after the unpadded 2x2 whitening: 15, 7, 3 after the three pools; the last max-pool takes all of it.
-    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
+    layers += [GlobalMaxPool(), nn.Flatten(), ScaledLinear(channels, num_classes, logit_scale)]
     return nn.Sequential(*layers)

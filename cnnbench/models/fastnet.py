@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from cnnbench.classifier import ImageClassifier
+from cnnbench.models.layers import GlobalMaxPool
 from cnnbench.models.registry import create_model, register_model
 
 
@@ -51,4 +52,4 @@ def fastnet(
     for width in widths:
         layers += [conv_bn_gelu(channels, width, pool=True), conv_bn_gelu(width, width)]
         channels = width
-    return nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes, bias=False))
+    return nn.Sequential(*layers, GlobalMaxPool(), nn.Flatten(), nn.Linear(channels, num_classes, bias=False))

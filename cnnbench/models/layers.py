@@ -78,3 +78,16 @@ def flat_features(features: nn.Module, in_channels: int, image_size: int) -> int
         out = features(torch.zeros(1, in_channels, image_size, image_size))
     features.train(was_training)
     return out.numel()
+
+
+class GlobalMaxPool(nn.Module):
+    """``nn.AdaptiveMaxPool2d(1)``'s forward, (N, C, H, W) -> (N, C, 1, 1), with a deterministic CUDA backward.
+
+    AdaptiveMaxPool2d's backward scatters into the input's gradient with atomics, which
+    ``torch.use_deterministic_algorithms(True)`` (``--trainer.deterministic true``) refuses on CUDA; ``amax``'s
+    backward is elementwise. On ties amax shares the gradient between the maxima (max-pool gives it to one), which
+    float activations after a convolution practically never have.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(-2, -1), keepdim=True)

@@ -1,0 +1,1 @@
+"""Helpers for cnnbench's tests and checks (no test framework needed): host-sync counting, synthetic datasets."""

@@ -1,7 +1,7 @@
 """``cnnbench``: the LightningCLI that trains, evaluates and predicts, and the entry point of every subcommand.
 
-Besides Lightning's own options it adds ``--run_name``, ``--checkpoint.*`` and ``--wandb.*``. Where a run
-writes is decided by ``cnnbench.runs``, what it logs to by ``cnnbench.loggers``.
+Besides Lightning's own options it adds ``--run_name``, ``--checkpoint.*`` and ``--wandb.*``. Where a run writes
+is decided by ``cnnbench.runs``, what it logs to by ``cnnbench.csv_logger`` and ``cnnbench.wandb_run``.
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
 from cnnbench.compat import CheckpointOptionsHook
 from cnnbench.config_files import check_yaml_arguments
+from cnnbench.csv_logger import RunCSVLogger
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import BadValueError, CheckpointNotFoundError, user_error
 from cnnbench.launch import in_slurm_job, newest_state
-from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
+from cnnbench.logger_args import expand_logger_names, place_in_run_folder
 from cnnbench.models.registry import expand_model_short_names, model_name, spec_of
 from cnnbench.models.summary import describe
 from cnnbench.parser import CnnbenchArgumentParser
 from cnnbench.report.groups import run_group
-from cnnbench.wandb_run import FitRunSummary
+from cnnbench.wandb_run import FitRunSummary, WandbOptions, wandb_logger
 
 
 class CnnbenchCLI(CheckpointOptionsHook):

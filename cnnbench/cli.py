@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from cnnbench import lightning_errors, run_lock, runs
+from cnnbench import lightning_errors, resume, run_lock, runs
 from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
@@ -43,7 +43,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
     """LightningCLI with cnnbench's models, data module, run folders and checkpoints."""
 
     def __init__(self, args: ArgsType = None, run: bool = True) -> None:
-        self.checkpoint: runs.CheckpointHparams | None = None  # that of --ckpt_path, once vetted
+        self.checkpoint: resume.CheckpointHparams | None = None  # that of --ckpt_path, once vetted
         self._run_id: str | None = None  # the SLURM job's run, once --ckpt_path auto has looked into it
         self.run_lock: run_lock.RunLock | None = None  # fit's hold on its run folder (run=True: released at the end)
         try:
@@ -146,7 +146,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
 
     def _resolve(self, requested: str) -> Path | None:
         try:
-            return runs.resolve_checkpoint("last" if requested == "auto" else requested, self._group_dir())
+            return resume.resolve_checkpoint("last" if requested == "auto" else requested, self._group_dir())
         except CheckpointNotFoundError:
             if requested != "auto":
                 raise
@@ -155,11 +155,11 @@ class CnnbenchCLI(CheckpointOptionsHook):
             return None
 
     def _adopt_checkpoint_options(self, path: Path) -> None:
-        self.checkpoint = held = runs.CheckpointHparams.read(path)
+        self.checkpoint = held = resume.CheckpointHparams.read(path)
         held_model = model_name(held.class_path, held.model) if held.class_path else "an unknown model"
         if held_model != self._model_name():
-            wanted = runs.TrainedOn(self._model_name(), self._dataset(), None, None)
-            runs.check_trained_on(path, held.trained_on(held_model, self._dataset()), wanted)
+            wanted = resume.TrainedOn(self._model_name(), self._dataset(), None, None)
+            resume.check_trained_on(path, held.trained_on(held_model, self._dataset()), wanted)
         adopted, changed = held.options_to_adopt(dict(self._options()["model"].get("init_args") or {}))
         if changed:
             rank_zero_info(f"cnnbench: {path.name} sets the model options it was trained with: {', '.join(changed)}")
@@ -182,8 +182,8 @@ class CnnbenchCLI(CheckpointOptionsHook):
         options, data = self._options(), self.datamodule
         if self.checkpoint is not None:  # the data's side of the vetting, now that the data module says it
             held = self.checkpoint.trained_on(self._model_name(), self._dataset())
-            wanted = runs.TrainedOn(held.model, self._dataset(), data.in_channels, data.image_size)
-            runs.check_trained_on(Path(options["ckpt_path"]), held, wanted)
+            wanted = resume.TrainedOn(held.model, self._dataset(), data.in_channels, data.image_size)
+            resume.check_trained_on(Path(options["ckpt_path"]), held, wanted)
         runs.check_writable(self.log_dir)
         if self.config.get("subcommand", "fit") == "fit" and runs.is_global_zero():
             self.run_lock = run_lock.acquire(self.run_dir)  # one writer per run folder, until this process ends

@@ -1,4 +1,4 @@
-"""``cnnbench``: the LightningCLI that trains, evaluates and predicts, and the entry point of every subcommand.
+"""``cnnbench``: the LightningCLI that trains, evaluates and predicts (the entry point is ``cnnbench.__main__``).
 
 Besides Lightning's own options it adds ``--run_name``, ``--checkpoint.*`` and ``--wandb.*``. Where a run writes
 is decided by ``cnnbench.runs``, what it logs to by ``cnnbench.csv_logger`` and ``cnnbench.wandb_run``.
@@ -19,7 +19,6 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from cnnbench import lightning_errors, resume, run_lock, runs
 from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
@@ -29,7 +28,7 @@ from cnnbench.compat import CheckpointOptionsHook
 from cnnbench.config_files import check_yaml_arguments
 from cnnbench.csv_logger import RunCSVLogger
 from cnnbench.data import ImageDataModule
-from cnnbench.errors import BadValueError, CheckpointNotFoundError, user_error
+from cnnbench.errors import BadValueError, CheckpointNotFoundError
 from cnnbench.launch import in_slurm_job, newest_state
 from cnnbench.logger_args import expand_logger_names, place_in_run_folder
 from cnnbench.models.registry import expand_model_short_names, model_name, spec_of
@@ -234,30 +233,3 @@ def _as_list(value: Any) -> list[Any]:
     if value is None or isinstance(value, bool):
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def main(args: ArgsType = None) -> None:
-    """Console entry point: bad input ends with one line on stderr and exit status 2."""
-    from cnnbench.console import quiet_output
-    from cnnbench.subcommands import COMMANDS as commands  # models, export, report, sweep, lr_find, --version
-
-    quiet_output(argv := sys.argv[1:] if args is None else args)  # before Lightning's first message
-    try:
-        if isinstance(argv, list) and argv[:1] and argv[0] in commands:
-            commands[argv[0]](argv[1:])
-        else:
-            CnnbenchCLI(args=args)
-    except SIGTERMException:
-        # Lightning stopped after a batch; LatestCheckpoint saved it. 128 + 15: the shell's code for SIGTERM.
-        print("cnnbench: stopped by SIGTERM", file=sys.stderr)
-        raise SystemExit(143) from None
-    except Exception as exc:
-        err = user_error(exc) or lightning_errors.explain(exc)
-        if err is None:
-            raise
-        print(f"cnnbench: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-if __name__ == "__main__":
-    main()

@@ -132,7 +132,7 @@ def test_a_killed_workers_trial_is_failed_and_enqueued_again(
     sweep.write_text(yaml.safe_dump(spec))
     # A worker with a 1 s heartbeat, killed with SIGKILL while its trial trains.
     code = ("import sys; import cnnbench.sweep_queue as s; s.HEARTBEAT_S = 1; s.GRACE_S = 3; "
-            "from cnnbench.cli import main; main(sys.argv[1:])")  # fmt: skip
+            "from cnnbench.__main__ import main; main(sys.argv[1:])")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     worker = subprocess.Popen([sys.executable, "-c", code, "sweep", str(sweep)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip

@@ -1,7 +1,7 @@
-"""``cnnbench``: the LightningCLI that trains, evaluates and predicts, and the entry point of every subcommand.
+"""``cnnbench``: the LightningCLI that trains, evaluates and predicts (the entry point is ``cnnbench.__main__``).
 
-Besides Lightning's own options it adds ``--run_name``, ``--checkpoint.*`` and ``--wandb.*``. Where a run
-writes is decided by ``cnnbench.runs``, what it logs to by ``cnnbench.loggers``.
+Besides Lightning's own options it adds ``--run_name``, ``--checkpoint.*`` and ``--wandb.*``. Where a run writes
+is decided by ``cnnbench.runs``, what it logs to by ``cnnbench.csv_logger`` and ``cnnbench.wandb_run``.
 """
 
 from __future__ import annotations
@@ -19,30 +19,30 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from cnnbench import lightning_errors, run_lock, runs
+from cnnbench import lightning_errors, resume, run_lock, runs
 from cnnbench.callbacks import RunProgressBar, SaveRunConfig, run_callbacks
 from cnnbench.checkpoint_io import AtomicCheckpointIO
 from cnnbench.classifier import ImageClassifier
 from cnnbench.compat import CheckpointOptionsHook
 from cnnbench.config_files import check_yaml_arguments
+from cnnbench.csv_logger import RunCSVLogger
 from cnnbench.data import ImageDataModule
-from cnnbench.errors import BadValueError, CheckpointNotFoundError, user_error
+from cnnbench.errors import BadValueError, CheckpointNotFoundError
 from cnnbench.launch import in_slurm_job, newest_state
-from cnnbench.loggers import RunCSVLogger, WandbOptions, expand_logger_names, place_in_run_folder, wandb_logger
+from cnnbench.logger_args import expand_logger_names, place_in_run_folder
 from cnnbench.models.registry import expand_model_short_names, model_name, spec_of
 from cnnbench.models.summary import describe
 from cnnbench.parser import CnnbenchArgumentParser
 from cnnbench.report.groups import run_group
-from cnnbench.wandb_run import FitRunSummary
+from cnnbench.wandb_run import FitRunSummary, WandbOptions, wandb_logger
 
 
 class CnnbenchCLI(CheckpointOptionsHook):
     """LightningCLI with cnnbench's models, data module, run folders and checkpoints."""
 
     def __init__(self, args: ArgsType = None, run: bool = True) -> None:
-        self.checkpoint: runs.CheckpointHparams | None = None  # that of --ckpt_path, once vetted
+        self.checkpoint: resume.CheckpointHparams | None = None  # that of --ckpt_path, once vetted
         self._run_id: str | None = None  # the SLURM job's run, once --ckpt_path auto has looked into it
         self.run_lock: run_lock.RunLock | None = None  # fit's hold on its run folder (run=True: released at the end)
         try:
@@ -145,7 +145,7 @@ class CnnbenchCLI(CheckpointOptionsHook):
 
     def _resolve(self, requested: str) -> Path | None:
         try:
-            return runs.resolve_checkpoint("last" if requested == "auto" else requested, self._group_dir())
+            return resume.resolve_checkpoint("last" if requested == "auto" else requested, self._group_dir())
         except CheckpointNotFoundError:
             if requested != "auto":
                 raise
@@ -154,11 +154,11 @@ class CnnbenchCLI(CheckpointOptionsHook):
             return None
 
     def _adopt_checkpoint_options(self, path: Path) -> None:
-        self.checkpoint = held = runs.CheckpointHparams.read(path)
+        self.checkpoint = held = resume.CheckpointHparams.read(path)
         held_model = model_name(held.class_path, held.model) if held.class_path else "an unknown model"
         if held_model != self._model_name():
-            wanted = runs.TrainedOn(self._model_name(), self._dataset(), None, None)
-            runs.check_trained_on(path, held.trained_on(held_model, self._dataset()), wanted)
+            wanted = resume.TrainedOn(self._model_name(), self._dataset(), None, None)
+            resume.check_trained_on(path, held.trained_on(held_model, self._dataset()), wanted)
         adopted, changed = held.options_to_adopt(dict(self._options()["model"].get("init_args") or {}))
         if changed:
             rank_zero_info(f"cnnbench: {path.name} sets the model options it was trained with: {', '.join(changed)}")
@@ -181,8 +181,8 @@ class CnnbenchCLI(CheckpointOptionsHook):
         options, data = self._options(), self.datamodule
         if self.checkpoint is not None:  # the data's side of the vetting, now that the data module says it
             held = self.checkpoint.trained_on(self._model_name(), self._dataset())
-            wanted = runs.TrainedOn(held.model, self._dataset(), data.in_channels, data.image_size)
-            runs.check_trained_on(Path(options["ckpt_path"]), held, wanted)
+            wanted = resume.TrainedOn(held.model, self._dataset(), data.in_channels, data.image_size)
+            resume.check_trained_on(Path(options["ckpt_path"]), held, wanted)
         runs.check_writable(self.log_dir)
         if self.config.get("subcommand", "fit") == "fit" and runs.is_global_zero():
             self.run_lock = run_lock.acquire(self.run_dir)  # one writer per run folder, until this process ends
@@ -233,30 +233,3 @@ def _as_list(value: Any) -> list[Any]:
     if value is None or isinstance(value, bool):
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def main(args: ArgsType = None) -> None:
-    """Console entry point: bad input ends with one line on stderr and exit status 2."""
-    from cnnbench.console import quiet_output
-    from cnnbench.subcommands import COMMANDS as commands  # models, export, report, sweep, lr_find, --version
-
-    quiet_output(argv := sys.argv[1:] if args is None else args)  # before Lightning's first message
-    try:
-        if isinstance(argv, list) and argv[:1] and argv[0] in commands:
-            commands[argv[0]](argv[1:])
-        else:
-            CnnbenchCLI(args=args)
-    except SIGTERMException:
-        # Lightning stopped after a batch; LatestCheckpoint saved it. 128 + 15: the shell's code for SIGTERM.
-        print("cnnbench: stopped by SIGTERM", file=sys.stderr)
-        raise SystemExit(143) from None
-    except Exception as exc:
-        err = user_error(exc) or lightning_errors.explain(exc)
-        if err is None:
-            raise
-        print(f"cnnbench: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-if __name__ == "__main__":
-    main()

@@ -7,18 +7,22 @@
   also writes its ``test/*`` numbers into the fit run's summary (resumed by id: online at once, offline as files
   that ``wandb sync`` uploads into that same run).
 - config: ``model.lr``, ``data.batch_size``, ``seed_everything``: the resolved config without ``init_args`` levels.
+- the logger: ``--wandb.*`` (``WandbOptions``) and ``wandb_logger``: its name, tags and the id a resume continues.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 
@@ -69,3 +73,56 @@ class FitRunSummary(Callback):
         )  # fmt: skip
         fit.summary.update({**metrics, "test/run": test_run.id})
         fit.finish()
+
+
+@dataclass
+class WandbOptions:
+    """Weights & Biases logging (off unless enabled; set WANDB_MODE=offline to log without a server).
+
+    Args:
+        enabled: Log to W&B besides metrics.csv.
+        project: W&B project.
+        entity: W&B entity (user or team); None uses the default.
+        tags: Extra tags of the run.
+        log_model: Upload checkpoints as W&B artifacts (needs W&B online; ignored offline).
+    """
+
+    enabled: bool = False
+    project: str = "cnnbench"
+    entity: str | None = None
+    tags: list[str] = field(default_factory=list)
+    log_model: bool = False
+
+
+def wandb_logger(
+    options: WandbOptions, run_dir: Path, model: str, dataset: str, family: str | None, configs: Sequence[str] = (),
+    log_dir: Path | None = None, group: str | None = None, job_type: str = "fit",
+) -> WandbLogger | None:
+    """The run's W&B logger, or None when W&B is off.
+
+    One W&B run per run folder: its id is derived from the folder, so a resumed run continues it; a ``test`` (any
+    command logging into ``log_dir`` inside the run) is a run of its own (``cnnbench.wandb_run``). ``group`` is the
+    report's seed group, ``job_type`` the subcommand. Tags: the model, its family (the model file: ``resnet``; None
+    for a model outside the registry), the dataset and each recipe (``recipe:cifar10/resnet18``).
+    """
+    if not options.enabled:
+        return None
+    if os.environ.get("WANDB_MODE") == "disabled":
+        rank_zero_info("cnnbench: W&B is enabled in the config but WANDB_MODE=disabled; logging to CSV only.")
+        return None
+    recipes = [f"recipe:{Path(c).parent.name}/{Path(c).stem}" for c in configs if Path(c).parent.name != "logger"]
+    log_model = options.log_model and os.environ.get("WANDB_MODE", "online") not in ("offline", "dryrun")
+    if options.log_model and not log_model:
+        rank_zero_info("cnnbench: --wandb.log_model needs W&B online; checkpoints stay in the run folder only.")
+    return WandbLogger(
+        log_model=log_model,
+        project=options.project,
+        entity=options.entity,
+        name=f"{model}-{dataset}-{run_dir.name.rsplit('-', 1)[-1]}" + ("" if job_type == "fit" else f"-{job_type}"),
+        id=run_id(run_dir, log_dir or run_dir),
+        resume="allow",
+        save_dir=str(run_dir),
+        group=group or dataset,
+        job_type=job_type,
+        tags=list(dict.fromkeys([model, *([family] if family else []), dataset, *recipes, *options.tags])),
+    )

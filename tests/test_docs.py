@@ -2,7 +2,7 @@
 
 A fenced ``bash`` block right after a ``<!-- test -->`` line runs here in bash, as written, in a temporary folder
 holding the repository's ``configs/`` and a local ``data/`` folder of tiny generated datasets in the real formats.
-Every ``cnnbench`` command in it runs in this process (``cnnbench.cli.main``, what the console script calls) with
+Every ``cnnbench`` command in it runs in this process (``cnnbench.__main__.main``, what the console script calls) with
 TINY's settings added, so a page's commands take seconds. Unmarked blocks (a GPU, a cluster, a database, the
 network) are not run.
 """

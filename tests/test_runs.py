@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnbench import runs
+from cnnbench import resume, runs
 from cnnbench.errors import CheckpointNotFoundError
 
 
@@ -71,9 +71,9 @@ def test_last_and_best_pick_the_newest_run_of_the_group(tmp_path: Path) -> None:
     for age, folder in ((100, older), (0, newer)):
         for file in folder.iterdir():
             os.utime(file, (time.time() - age, time.time() - age))
-    assert runs.resolve_checkpoint("last", tmp_path) == newer / runs.LAST_NAME
-    assert runs.resolve_checkpoint("best", tmp_path) == newer / "best-epoch001-acc0.5000.ckpt"
+    assert resume.resolve_checkpoint("last", tmp_path) == newer / runs.LAST_NAME
+    assert resume.resolve_checkpoint("best", tmp_path) == newer / "best-epoch001-acc0.5000.ckpt"
     assert runs.find_best(older) == older / "best-epoch001-acc0.9000.ckpt"
     assert runs.run_dir_of(older / runs.LAST_NAME) == older.parent
     with pytest.raises(CheckpointNotFoundError, match="no best checkpoint in any run under"):
-        runs.resolve_checkpoint("best", tmp_path / "elsewhere")
+        resume.resolve_checkpoint("best", tmp_path / "elsewhere")

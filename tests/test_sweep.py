@@ -15,7 +15,7 @@ import yaml
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from cnnbench.sweep import ENQUEUED_ATTR, make_storage
+from cnnbench.sweep_queue import ENQUEUED_ATTR, make_storage
 from tests.helpers.runs import base_args, main, read_metrics
 
 
@@ -122,7 +122,8 @@ def test_a_killed_workers_trial_is_failed_and_enqueued_again(
 
     from optuna.storages import fail_stale_trials
 
-    from cnnbench import sweep as sweep_module
+    from cnnbench import sweep_queue
+    from cnnbench.sweep_spec import SweepSpec, suggest
 
     root = tmp_path / "runs"
     sweep = _sweep_file(tmp_path, cifar_dir, root, sampler="grid", space={"seed_everything": {"grid": [0]}})
@@ -130,8 +131,8 @@ def test_a_killed_workers_trial_is_failed_and_enqueued_again(
     spec["args"] = [a.replace("--trainer.max_epochs=1", "--trainer.max_epochs=1000") for a in spec["args"]]
     sweep.write_text(yaml.safe_dump(spec))
     # A worker with a 1 s heartbeat, killed with SIGKILL while its trial trains.
-    code = ("import sys; import cnnbench.sweep as s; s.HEARTBEAT_S = 1; s.GRACE_S = 3; "
-            "from cnnbench.cli import main; main(sys.argv[1:])")  # fmt: skip
+    code = ("import sys; import cnnbench.sweep_queue as s; s.HEARTBEAT_S = 1; s.GRACE_S = 3; "
+            "from cnnbench.__main__ import main; main(sys.argv[1:])")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     worker = subprocess.Popen([sys.executable, "-c", code, "sweep", str(sweep)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
@@ -151,16 +152,16 @@ def test_a_killed_workers_trial_is_failed_and_enqueued_again(
         worker.wait()
     assert _study(root).trials[0].state == TrialState.RUNNING  # nobody could tell it that it died
     time.sleep(4)  # longer than the grace period
-    monkeypatch.setattr(sweep_module, "GRACE_S", 3)
-    storage = sweep_module.make_storage(f"sqlite:///{root / 's' / 'study.db'}")
+    monkeypatch.setattr(sweep_queue, "GRACE_S", 3)
+    storage = make_storage(f"sqlite:///{root / 's' / 'study.db'}")
     fail_stale_trials(optuna.load_study(study_name="s", storage=storage))  # what the next worker does first
     trials = _study(root).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
     assert trials[1].params == {"seed_everything": 0}  # the same grid point, for the next worker to claim
     study = optuna.load_study(study_name="s", storage=storage)
-    again = sweep_module.claim(study, storage)
+    again = sweep_queue.claim(study, storage)
     assert again is not None
-    assert sweep_module.suggest(again, sweep_module.SweepSpec.read(sweep)) == {"seed_everything": 0}
+    assert suggest(again, SweepSpec.read(sweep)) == {"seed_everything": 0}
 
 
 def test_a_storage_url_without_its_driver_is_one_line(

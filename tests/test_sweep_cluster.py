@@ -13,8 +13,9 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from cnnbench import sweep as sweep_module
 from cnnbench.sweep_journal import HEARTBEAT_ATTR, beat, fail_stale
+from cnnbench.sweep_queue import claim, make_storage
+from cnnbench.sweep_spec import SweepSpec, suggest
 from tests.helpers.runs import base_args
 
 REPO = Path(__file__).parents[1]
@@ -31,7 +32,7 @@ def _grid_sweep(tmp_path: Path, data_dir: Path, seeds: list[int]) -> Path:
 
 @pytest.mark.parametrize("storage", ["journal:{dir}/study.log", "{dir}/shared/study.journal"])
 def test_journal_storage_is_chosen_by_prefix_or_suffix(tmp_path: Path, storage: str) -> None:
-    made = sweep_module.make_storage(storage.format(dir=tmp_path))
+    made = make_storage(storage.format(dir=tmp_path))
     assert isinstance(made, optuna.storages.JournalStorage)
     optuna.create_study(study_name="x", storage=made)
     assert Path(storage.format(dir=tmp_path).removeprefix("journal:")).stat().st_size > 0  # the study is in the file
@@ -47,7 +48,7 @@ def test_two_workers_on_one_journal_file_run_a_grid_exactly_once(cifar_dir: Path
                for _ in range(2)]  # fmt: skip
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
-    trials = optuna.load_study(study_name="s", storage=sweep_module.make_storage(f"journal:{journal}")).trials
+    trials = optuna.load_study(study_name="s", storage=make_storage(f"journal:{journal}")).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     assert sorted(t.params["seed_everything"] for t in trials) == [0, 1, 2]
     started = sorted(line for out in outputs for line in out.splitlines() if line.startswith("cnnbench sweep: trial"))
@@ -56,11 +57,11 @@ def test_two_workers_on_one_journal_file_run_a_grid_exactly_once(cifar_dir: Path
 
 
 def test_a_journal_trial_whose_worker_went_silent_is_failed_and_enqueued_once(tmp_path: Path) -> None:
-    storage = sweep_module.make_storage(f"journal:{tmp_path / 'study.log'}")
+    storage = make_storage(f"journal:{tmp_path / 'study.log'}")
     study = optuna.create_study(study_name="s", storage=storage)
     for seed in (0, 1):
         study.enqueue_trial({"seed_everything": seed}, user_attrs={"cnnbench:slot": seed})
-    dead, alive = sweep_module.claim(study, storage), sweep_module.claim(study, storage)
+    dead, alive = claim(study, storage), claim(study, storage)
     beat(storage, dead._trial_id)
     time.sleep(1.5)
     beat(storage, alive._trial_id)  # this worker still beats; the other has been silent for 1.5 s
@@ -70,10 +71,10 @@ def test_a_journal_trial_whose_worker_went_silent_is_failed_and_enqueued_once(tm
     assert states == {dead.number: TrialState.FAIL, alive.number: TrialState.RUNNING, 2: TrialState.WAITING}
     retry = study.trials[2]
     assert retry.user_attrs["cnnbench:slot"] == 0 and retry.system_attrs["failed_trial"] == dead.number
-    again = sweep_module.claim(study, storage)  # the next worker runs the same grid point
+    again = claim(study, storage)  # the next worker runs the same grid point
     assert again is not None and again.number == 2 and HEARTBEAT_ATTR in study.trials[dead.number].system_attrs
-    spec = sweep_module.SweepSpec(study="s", space={"seed_everything": {"grid": [0, 1]}})
-    assert sweep_module.suggest(again, spec) == {"seed_everything": 0}
+    spec = SweepSpec(study="s", space={"seed_everything": {"grid": [0, 1]}})
+    assert suggest(again, spec) == {"seed_everything": 0}
 
 
 def _stub(folder: Path, name: str, body: str) -> None:

@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 import torch
 
-from cnnbench.cli import CnnbenchCLI, main
+from cnnbench.__main__ import main
+from cnnbench.cli import CnnbenchCLI
 from tests.helpers.datasets import write_cifar10
 
 __all__ = [

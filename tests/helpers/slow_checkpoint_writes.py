@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from cnnbench import checkpoint_io
-from cnnbench.cli import main
+from cnnbench.__main__ import main
 
 
 class _PausingFile:

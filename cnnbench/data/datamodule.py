@@ -318,7 +318,10 @@ class ImageDataModule(LightningDataModule):
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         images, labels = self.splits[split]
         dataset: Dataset
-        options: dict[str, Any] = {"batch_size": self.batch_size}
+        # A loader's own generator: making an iterator draws the workers' base seed from it, not from the global
+        # torch RNG, whose stream then only training advances (a resume makes its iterators at other moments than
+        # the uninterrupted run did, yet continues the same dropout masks). The augmentation ignores worker seeds.
+        options: dict[str, Any] = {"batch_size": self.batch_size, "generator": torch.Generator()}
         if self.hparams.fast:
             dataset = IndexDataset(len(labels))
             options["collate_fn"] = index_collate(split)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from lightning.pytorch import Callback, LightningModule
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
@@ -14,7 +15,6 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
 from cnnbench.ema import WeightEMA
-from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.lookahead import Lookahead
 from cnnbench.metrics import (
     BestValue,
@@ -24,7 +24,8 @@ from cnnbench.metrics import (
     save_global_train_means,
 )
 from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
-from cnnbench.optim_muon import AuxName, Muon, check_muon_options, muon_groups
+from cnnbench.optim_muon import AuxName, IntFrom1To99, Muon, muon_groups
+from cnnbench.ranges import NonNegativeFloatBelowOne, check_ranges
 from cnnbench.tta import least_confident
 
 OptimizerName = Literal["sgd", "adam", "adamw", "muon"]
@@ -89,48 +90,40 @@ class ImageClassifier(LightningModule):
         in_channels: int = 3,
         image_size: int = 32,
         optimizer: OptimizerName = "sgd",
-        lr: float = 0.05,
+        lr: PositiveFloat = 0.05,
         momentum: float = 0.9,
         nesterov: bool = True,
-        weight_decay: float = 5e-4,
+        weight_decay: NonNegativeFloat = 5e-4,
         decay_norm_and_bias: bool = False,
-        norm_lr_scale: float = 1.0,
+        norm_lr_scale: PositiveFloat = 1.0,
         lr_schedule: Decay = "cosine",
-        warmup_epochs: float = 1.0,
+        warmup_epochs: NonNegativeFloat = 1.0,
         min_lr_ratio: float = 0.0,
-        label_smoothing: float = 0.0,
+        label_smoothing: NonNegativeFloatBelowOne = 0.0,
         channels_last: bool = False,
         compile: bool = False,
         flip_tta: bool = False,
         translate_tta: bool = False,
-        ema_decay: float = 0.0,
-        lookahead_decay: float = 0.0,
-        lookahead_every: int = 5,
-        muon_lr: float = 0.02,
-        muon_momentum: float = 0.95,
-        muon_weight_decay: float = 0.0,
-        muon_ns_steps: int = 5,
-        muon_renorm_every: int = 0,
+        ema_decay: NonNegativeFloatBelowOne = 0.0,
+        lookahead_decay: NonNegativeFloatBelowOne = 0.0,
+        lookahead_every: PositiveInt = 5,
+        muon_lr: PositiveFloat = 0.02,
+        muon_momentum: NonNegativeFloatBelowOne = 0.95,
+        muon_weight_decay: NonNegativeFloat = 0.0,
+        muon_ns_steps: IntFrom1To99 = 5,
+        muon_renorm_every: NonNegativeInt = 0,
         muon_aux: AuxName = "sgd",
-        tta_uncertain_fraction: float = 1.0,
+        tta_uncertain_fraction: ClosedUnitInterval = 1.0,
     ) -> None:
         super().__init__()
-        if not 0.0 <= ema_decay < 1.0:
-            raise CnnbenchError(f"--model.ema_decay must be in [0, 1) (0 turns the average off), got {ema_decay}")
-        if not (0.0 <= lookahead_decay < 1.0 and lookahead_every >= 1):
-            raise BadValueError(f"--model.lookahead_decay must be in [0, 1) (0: off) and --model.lookahead_every at "
-                                f"least 1, got {lookahead_decay} and {lookahead_every}")  # fmt: skip
-        check_muon_options(muon_lr, muon_momentum, muon_weight_decay, muon_ns_steps, muon_renorm_every)
-        if not 0.0 <= tta_uncertain_fraction <= 1.0:
-            raise BadValueError(f"--model.tta_uncertain_fraction must be in [0, 1] (1: TTA on every image), "
-                                f"got {tta_uncertain_fraction}")  # fmt: skip
         self.save_hyperparameters()
+        # The annotations' ranges (a subclass's options too), before anything reads them and before the CLI creates
+        # the run folder.
+        check_ranges(type(self), ImageClassifier, self.hparams, "--model.")
         self.backbone: nn.Module = nn.Identity()
         self.model_name = "identity"  # the registry name of the backbone; subclasses set both
         # Lets Lightning's model summary show each layer's output size and the FLOPs.
         self.example_input_array = torch.zeros(1, in_channels, image_size, image_size)
-        # Before anything reads them (and before the CLI creates the run folder): one line naming the option.
-        check_options(lr, weight_decay, label_smoothing, warmup_epochs, norm_lr_scale)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
         # No per-step host syncs: torchmetrics' NaN check and argument validation each read a value back from
@@ -308,20 +301,4 @@ class ImageClassifier(LightningModule):
             decay=hp.lr_schedule,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def check_options(
-    lr: float, weight_decay: float, label_smoothing: float, warmup_epochs: float, norm_lr_scale: float = 1.0
-) -> None:
-    """Refuse optimizer and loss options outside their valid range (BadValueError names the option and the range)."""
-    if not lr > 0:
-        raise BadValueError(f"--model.lr must be positive, got {lr}")
-    if not weight_decay >= 0:
-        raise BadValueError(f"--model.weight_decay must be 0 (off) or positive, got {weight_decay}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise BadValueError(f"--model.label_smoothing must be in [0, 1) (0 turns it off), got {label_smoothing}")
-    if not warmup_epochs >= 0:
-        raise BadValueError(f"--model.warmup_epochs must be 0 (no warmup) or positive, got {warmup_epochs}")
-    if not norm_lr_scale > 0:
-        raise BadValueError(f"--model.norm_lr_scale must be positive (1: the LR of the rest), got {norm_lr_scale}")
 

@@ -17,14 +17,14 @@ import math
 from typing import Any, Literal
 
 import torch
+from jsonargparse.typing import restricted_number_type
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.adamw import adamw
 from torch.optim.sgd import sgd
 
-from cnnbench.errors import BadValueError
-
 AuxName = Literal["sgd", "adamw"]
+IntFrom1To99 = restricted_number_type("IntFrom1To99", int, [(">=", 1), ("<=", 99)], docstring="int in [1, 99]")
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic of Keller Jordan's Muon (torch.optim.Muon's defaults)
 
 
@@ -163,16 +163,3 @@ def muon_groups(groups: list[dict[str, Any]], model: nn.Module, lr: float, momen
     muon = {"params": matrices, "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "muon": True}
     return [muon, *(g for g in rest if g["params"])]
 
-
-def check_muon_options(lr: float, momentum: float, weight_decay: float, ns_steps: int, renorm_every: int) -> None:
-    """Refuse Muon options outside their range (BadValueError names the option and the range)."""
-    if not lr > 0:
-        raise BadValueError(f"--model.muon_lr must be positive, got {lr}")
-    if not 0.0 <= momentum < 1.0:
-        raise BadValueError(f"--model.muon_momentum must be in [0, 1), got {momentum}")
-    if not weight_decay >= 0:
-        raise BadValueError(f"--model.muon_weight_decay must be 0 (off) or positive, got {weight_decay}")
-    if not 1 <= ns_steps < 100:
-        raise BadValueError(f"--model.muon_ns_steps must be from 1 to 99, got {ns_steps}")
-    if renorm_every < 0:
-        raise BadValueError(f"--model.muon_renorm_every must be 0 (off) or a number of steps, got {renorm_every}")

@@ -16,6 +16,7 @@ from cnnbench.classifier import ImageClassifier
 from cnnbench.data import ImageDataModule
 from cnnbench.errors import CnnbenchError
 from cnnbench.models.registry import families, list_models
+from cnnbench.ranges import describe
 
 
 class ConfigError(CnnbenchError):
@@ -41,6 +42,22 @@ def _expected(text: str) -> str:
     found = [re.sub(r"typing\.Literal\[(.*)\]", r"one of \1", re.sub(r"<class '([^']+)'>", r"\1", e)) for e in found]
     found = [e for e in found if e != "NoneType"] + ["null"] * ("NoneType" in found)
     return f": expected {' or '.join(found)}" if found else ""
+
+
+def _out_of_range(text: str) -> str | None:
+    """``--model.lr must be > 0 (got -1)`` from a restricted number type's complaint, nested (the model and data
+    modules are subclass types: their own parser's condensed line comes inside) or not; None for other errors."""
+    group = re.match(r'Parser key "(model|data)":', text)
+    prefix = f"{group[1]}." if group else ""
+    if m := re.search(r" - --([\w.]+) (must be .*? \(got .*?\))(?: - |$)", text):
+        return f"--{prefix}{m[1]} {m[2]}"
+    m = re.search(r'Parser key "([^"]+)":((?:(?!Parser key).)*?)Not of type (\w+):((?:(?!Parser key).)*)', text)
+    if not m or (kind := describe(m[3], number="does not conform" not in m[4])) is None:
+        return None
+    given = (re.match(r" (\S+) does not conform", m[4]) or re.search(r"Given value: (.*?)(?: - |$)", m[4])
+             or re.search(r": '([^']*)'\s*$", m[4]) or re.search(r"val='?([^')]*)'?\)", text))  # fmt: skip
+    key = m[1].removeprefix("init_args.")
+    return f"--{'' if key.startswith(prefix) else prefix}{key} must be {kind} (got {given[1] if given else '?'})"
 
 
 def _data_options() -> list[str]:
@@ -105,6 +122,8 @@ class CnnbenchArgumentParser(LightningArgumentParser):
         if m := re.search(r"Parser key \"model\":.*Option '([^']+)' is not accepted", text):
             hint = closest(f"model.init_args.{m[1]}", _model_options())
             return f"unknown model option --model.{m[1]}{hint.replace('init_args.', '')}"
+        if out_of_range := _out_of_range(text):
+            return out_of_range
         if m := re.search(r'Parser key "data":.*?Given value: (.*)$', text):
             return self._data_error(m[1], text)
         if m := re.search(r'Parser key "model":.*?Given value: ([^{}\s]+)$', text):

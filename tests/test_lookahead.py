@@ -76,5 +76,5 @@ def test_lookahead_options_out_of_range_are_refused() -> None:
 
     with pytest.raises(BadValueError, match="--model.lookahead_decay must be in"):
         SimpleCNN(lookahead_decay=1.0)
-    with pytest.raises(BadValueError, match="lookahead_every at least 1"):
+    with pytest.raises(BadValueError, match=r"--model.lookahead_every must be > 0 \(got 0\)"):
         SimpleCNN(lookahead_decay=0.5, lookahead_every=0)

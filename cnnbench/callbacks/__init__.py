@@ -12,7 +12,6 @@ from cnnbench.callbacks.pending_row import PendingMetricsRow
 from cnnbench.callbacks.predictions import PredictionCSVWriter
 from cnnbench.callbacks.progress import RunProgressBar
 from cnnbench.callbacks.rng import RNGStateCheckpoint
-from cnnbench.callbacks.rng_stream import LoaderRNGIsolation
 from cnnbench.callbacks.run_config import SaveRunConfig
 from cnnbench.callbacks.summary import EmptyFolderCleanup, FitSummary
 from cnnbench.callbacks.test_figures import TestFigures
@@ -32,7 +31,6 @@ def run_callbacks(
         return [
             EpochThroughput(),
             RNGStateCheckpoint(),
-            LoaderRNGIsolation(),
             DivergenceGuard(checkpoint_dir),  # before the checkpoints: a diverged state is never saved
             # Without validation (--data.val_size 0) nothing ranks the epochs: the last state stands for the best.
             *([best_checkpoint(checkpoint_dir, options.save_top_k)] if getattr(data, "validates", True) else []),
@@ -56,7 +54,6 @@ __all__ = [
     "EpochThroughput",
     "FitSummary",
     "LatestCheckpoint",
-    "LoaderRNGIsolation",
     "PredictionCSVWriter",
     "RNGStateCheckpoint",
     "RunProgressBar",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
@@ -26,9 +27,10 @@ from cnnbench.data.fast import (
 )
 from cnnbench.data.files import find_images, read_images
 from cnnbench.data.jitter import color_jitter
-from cnnbench.data.mixing import apply_mix, check_mix_options, draw_mix
+from cnnbench.data.mixing import apply_mix, draw_mix
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
 from cnnbench.errors import BadValueError, CnnbenchError
+from cnnbench.ranges import NonNegativeFloatBelowOne, PositiveFloatUpToOne, check_ranges
 
 # ITU-R 601 luma weights, the ones torchvision's Grayscale uses.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
@@ -56,39 +58,19 @@ def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
     return means, stds
 
 
-def check_options(
-    spec: DatasetSpec,
-    batch_size: int,
-    num_workers: int,
-    val_size: int,
-    subset: float,
-    mean: list[float] | None,
-    std: list[float] | None,
-    channels: int,
-    crop_padding: int = PAD,
-) -> None:
-    """Refuse values outside their valid range, naming the option and the range (BadValueError)."""
-    if batch_size < 1:
-        raise BadValueError(f"--data.batch_size must be at least 1, got {batch_size}")
-    if num_workers < 0:
-        raise BadValueError(f"--data.num_workers must be 0 (load in the main process) or more, got {num_workers}")
+def check_options(spec: DatasetSpec, val_size: int, mean: list[float] | None, std: list[float] | None,
+                  channels: int) -> None:  # fmt: skip
+    """Refuse values outside the ranges that depend on the dataset or on each other (BadValueError); the
+    annotations of ImageDataModule state the others."""
     # 0 trains on the whole split without validation; some images must be left to train on.
     if spec.train_size and not 0 <= val_size < spec.train_size:
         raise BadValueError(f"--data.val_size must be from 0 to {spec.train_size - 1} ({spec.key}'s train split holds "
                             f"{spec.train_size} images; 0: no validation), got {val_size}")  # fmt: skip
-    if val_size < 0:
-        raise BadValueError(f"--data.val_size must be 0 (no validation) or more, got {val_size}")
-    if crop_padding < 0:
-        raise BadValueError(f"--data.crop_padding must be 0 or more pixels, got {crop_padding}")
-    if not 0.0 < subset <= 1.0:
-        raise BadValueError(f"--data.subset is a fraction of the train images: in (0, 1], got {subset}")
     if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {channels}):
         raise BadValueError(
             f"--data.mean and --data.std: give mean and std together, {channels} value(s) each (one per channel), "
             f"got {mean} and {std}"
         )
-    if std is not None and not all(value > 0 for value in std):
-        raise BadValueError(f"--data.std must be positive (the images are divided by it), got {std}")
 
 
 class ImageTensorDataset(Dataset):
@@ -174,49 +156,48 @@ class ImageDataModule(LightningDataModule):
         self,
         dataset: str = "cifar10",
         data_dir: str = "data",
-        batch_size: int = 128,
-        num_workers: int = 2,
-        val_size: int = 5000,
+        batch_size: PositiveInt = 128,
+        num_workers: NonNegativeInt = 2,
+        val_size: NonNegativeInt = 5000,
         split_seed: int = 0,
-        subset: float = 1.0,
+        subset: PositiveFloatUpToOne = 1.0,
         augment: Augment | None = None,
-        crop_padding: int = PAD,
+        crop_padding: NonNegativeInt = PAD,
         padding_mode: PaddingMode = "zeros",
         alternating_flip: bool = False,
         grayscale: bool = False,
         image_size: int | None = None,
         normalize: bool = True,
         mean: list[float] | None = None,
-        std: list[float] | None = None,
+        std: list[PositiveFloat] | None = None,
         download: bool = True,
         predict_files: list[str] | None = None,
         fast: bool = True,
-        mixup_alpha: float = 0.0,
-        cutmix_alpha: float = 0.0,
-        mix_prob: float = 1.0,
-        brightness: float = 0.0,
-        contrast: float = 0.0,
+        mixup_alpha: NonNegativeFloat = 0.0,
+        cutmix_alpha: NonNegativeFloat = 0.0,
+        mix_prob: ClosedUnitInterval = 1.0,
+        brightness: NonNegativeFloat = 0.0,
+        contrast: NonNegativeFloatBelowOne = 0.0,
     ) -> None:
         super().__init__()
         spec = get_dataset(dataset)  # an unknown key fails here, before any file is touched
-        check_mix_options(mixup_alpha, cutmix_alpha, mix_prob)
+        # The annotations' ranges; checked here, before the CLI creates the run folder: a bad value leaves nothing.
+        self.save_hyperparameters()
+        check_ranges(type(self), ImageDataModule, self.hparams, "--data.")
         if (mixup_alpha or cutmix_alpha) and not fast:
             # The per-image path's batches carry no seeds to draw the mixing from reproducibly.
             raise CnnbenchError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
-        if not (brightness >= 0 and 0 <= contrast < 1) or ((brightness or contrast) and not fast):
-            raise BadValueError(f"--data.brightness (>= 0) and --data.contrast (in [0, 1)) need the in-memory path "
-                                f"(--data.fast true); got {brightness}, {contrast}, fast={fast}")  # fmt: skip
-        # Checked here, before the CLI creates the run folder: a bad value leaves nothing behind.
-        channels = 1 if grayscale else spec.channels
-        check_options(spec, batch_size, num_workers, val_size, subset, mean, std, channels, crop_padding)
-        self.save_hyperparameters()
+        if (brightness or contrast) and not fast:
+            raise BadValueError("--data.brightness and --data.contrast need the in-memory path (--data.fast true)")
+        check_options(spec, val_size, mean, std, 1 if grayscale else spec.channels)
         self.spec = spec
         # Recorded as the side the model sees (the model's image_size), not as "keep the dataset's".
         self.save_hyperparameters({**self.hparams, "image_size": image_size or self.spec.image_size})
         self.dataset = dataset
         self.data_dir = Path(data_dir)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
+        # From the hparams: the arguments may be jsonargparse's number types (PositiveInt), the hparams are plain.
+        self.batch_size = self.hparams.batch_size
+        self.num_workers = self.hparams.num_workers
         self.augment: Augment = augment or self.spec.default_augment  # type: ignore[assignment]
         if alternating_flip and self.augment == "none":
             raise BadValueError("--data.alternating_flip needs flips: --data.augment flip or crop_flip")
@@ -324,7 +305,10 @@ class ImageDataModule(LightningDataModule):
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         images, labels = self.splits[split]
         dataset: Dataset
-        options: dict[str, Any] = {"batch_size": self.batch_size}
+        # A loader's own generator: making an iterator draws the workers' base seed from it, not from the global
+        # torch RNG, whose stream then only training advances (a resume makes its iterators at other moments than
+        # the uninterrupted run did, yet continues the same dropout masks). The augmentation ignores worker seeds.
+        options: dict[str, Any] = {"batch_size": self.batch_size, "generator": torch.Generator()}
         if self.hparams.fast:
             dataset = IndexDataset(len(labels))
             options["collate_fn"] = index_collate(split)

@@ -18,8 +18,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cnnbench.errors import CnnbenchError
-
 
 class MixDraw(NamedTuple):
     """One batch's mixing: ``op`` is ``none``, ``mixup`` or ``cutmix``; the box is (top, left, bottom, right)."""
@@ -27,15 +25,6 @@ class MixDraw(NamedTuple):
     op: str
     lam: float
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
-
-
-def check_mix_options(mixup_alpha: float, cutmix_alpha: float, mix_prob: float) -> None:
-    """Refuse out-of-range mixing options with one line."""
-    for name, alpha in (("mixup_alpha", mixup_alpha), ("cutmix_alpha", cutmix_alpha)):
-        if not (alpha >= 0.0 and math.isfinite(alpha)):
-            raise CnnbenchError(f"--data.{name} must be 0 (off) or a positive Beta parameter, got {alpha}")
-    if not 0.0 <= mix_prob <= 1.0:
-        raise CnnbenchError(f"--data.mix_prob is the probability that a batch is mixed: in [0, 1], got {mix_prob}")
 
 
 def draw_mix(seed: int, size: int, mixup_alpha: float, cutmix_alpha: float, mix_prob: float) -> MixDraw:

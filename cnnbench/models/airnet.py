@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
@@ -116,18 +117,13 @@ class AirNet(ImageClassifier):
         logit_scale: float = 1 / 9,
         bn_weight: bool = False,
         bn_momentum: float = 0.4,
-        whiten_images: int = 5000,
-        whiten_bias_epochs: float | None = None,
+        whiten_images: NonNegativeInt = 5000,
+        whiten_bias_epochs: NonNegativeFloat | None = None,
         dirac: bool = True,
         activation: Activation = "gelu",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if whiten_images < 0 or (whiten_bias_epochs is not None and whiten_bias_epochs < 0):
-            raise BadValueError(
-                f"--model.whiten_images ({whiten_images}) and --model.whiten_bias_epochs ({whiten_bias_epochs}) "
-                "must be 0 or more"
-            )
+        super().__init__(**kwargs)  # checks the annotations' ranges, these too
         self.model_name = "airnet"
         options = {"widths": widths, "logit_scale": logit_scale, "bn_weight": bn_weight, "bn_momentum": bn_momentum}
         self.backbone = create_model(self.model_name, **options, dirac=dirac, activation=activation,

@@ -163,6 +163,9 @@ class Check:
                                 stdout=subprocess.DEVNULL, text=True)  # fmt: skip
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not list((self.root / "sigterm").glob("*/*/metrics.csv")):
+            if proc.poll() is not None:  # the fit ended before training: say why, not wait for a file
+                tail = proc.stderr.read()[-2000:]
+                raise RuntimeError(f"the fit exited with {proc.returncode} before training: {tail}")
             time.sleep(0.5)
         time.sleep(3 if self.cuda else 5)  # inside an epoch
         proc.send_signal(signal.SIGTERM)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnbench.data.datasets.checksums import MANIFEST, md5_of
+
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -30,4 +32,7 @@ def write_cifar10(root: Path, per_batch: int = 10_000, test: int = 10_000, seed:
             pickle.dump(batch, f, protocol=2)
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": CIFAR10_NAMES, "num_cases_per_batch": per_batch}, f, protocol=2)
+    # Files with the official names but other bytes: the folder declares its own checksums, as a user's copy would.
+    files = sorted(p for p in folder.iterdir() if p.name != MANIFEST)
+    (folder / MANIFEST).write_text("".join(f"{md5_of(p)}  {p.name}\n" for p in files))
     return Path(root)

@@ -22,8 +22,8 @@ from cnnbench.metrics import (
     load_global_train_means,
     save_global_train_means,
 )
-from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
-from cnnbench.optim_muon import AuxName, IntFrom1To99, Muon, muon_groups
+from cnnbench.optim import Decay, optimizer_config
+from cnnbench.optim_muon import AuxName, IntFrom1To99
 from cnnbench.ranges import NonNegativeFloatBelowOne, check_ranges
 from cnnbench.tta import tta_logits
 
@@ -249,29 +249,4 @@ class ImageClassifier(LightningModule):
         save_global_train_means(checkpoint)
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
-        hp = self.hparams
-        groups = param_groups(self, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale)
-        for group in groups:
-            group["lr"] = hp.lr * group.get("lr_scale", 1.0)
-        if hp.optimizer == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
-        elif hp.optimizer == "adam":
-            optimizer = torch.optim.Adam(groups, lr=hp.lr)
-        elif hp.optimizer == "adamw":
-            optimizer = torch.optim.AdamW(groups, lr=hp.lr)
-        else:
-            groups = muon_groups(groups, self, hp.muon_lr, hp.muon_momentum, hp.muon_weight_decay, hp.muon_aux)
-            optimizer = Muon(groups, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.muon_ns_steps,
-                             renorm_every=hp.muon_renorm_every)  # fmt: skip
-
-        # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it).
-        total_steps, steps_per_epoch = schedule_steps(self.trainer)
-        scheduler = WarmupDecayLR(
-            optimizer,
-            total_steps=total_steps,
-            warmup_steps=round(hp.warmup_epochs * steps_per_epoch),
-            min_lr_ratio=hp.min_lr_ratio,
-            decay=hp.lr_schedule,
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
+        return optimizer_config(self, self.hparams, self.trainer)

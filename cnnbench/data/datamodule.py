@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from cnnbench.data.datasets import Augment, DatasetSpec, Split, get_dataset
+from cnnbench.data.datasets import Augment, Split, get_dataset
 from cnnbench.data.fast import (
     PAD,
     IndexBatch,
@@ -28,81 +28,12 @@ from cnnbench.data.fast import (
 from cnnbench.data.files import find_images, read_images
 from cnnbench.data.jitter import color_jitter
 from cnnbench.data.mixing import apply_mix, draw_mix
+from cnnbench.data.options import check_options
+from cnnbench.data.per_image import ImageTensorDataset
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
+from cnnbench.data.stats import channel_stats, to_grayscale
 from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.ranges import NonNegativeFloatBelowOne, PositiveFloatUpToOne, check_ranges
-
-# ITU-R 601 luma weights, the ones torchvision's Grayscale uses.
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-
-
-def to_grayscale(images: Tensor) -> Tensor:
-    """uint8 (N, 3, H, W) -> uint8 (N, 1, H, W)."""
-    return (images.float() * _LUMA).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-
-
-def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and (unbiased) std of uint8 images, on the [0, 1] scale.
-
-    Computed exactly from each channel's 256-bin histogram: far faster than converting the whole split to
-    float64, and no 1 GiB temporary.
-    """
-    values = torch.arange(256, dtype=torch.float64) / 255.0
-    means, stds = [], []
-    for channel in range(images.shape[1]):
-        counts = torch.bincount(images[:, channel].flatten(), minlength=256).double()
-        n = counts.sum()
-        mean = (counts * values).sum() / n
-        means.append(mean.item())
-        stds.append(((counts * (values - mean) ** 2).sum() / (n - 1)).sqrt().item())
-    return means, stds
-
-
-def check_options(spec: DatasetSpec, val_size: int, mean: list[float] | None, std: list[float] | None,
-                  channels: int) -> None:  # fmt: skip
-    """Refuse values outside the ranges that depend on the dataset or on each other (BadValueError); the
-    annotations of ImageDataModule state the others."""
-    # 0 trains on the whole split without validation; some images must be left to train on.
-    if spec.train_size and not 0 <= val_size < spec.train_size:
-        raise BadValueError(f"--data.val_size must be from 0 to {spec.train_size - 1} ({spec.key}'s train split holds "
-                            f"{spec.train_size} images; 0: no validation), got {val_size}")  # fmt: skip
-    if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {channels}):
-        raise BadValueError(
-            f"--data.mean and --data.std: give mean and std together, {channels} value(s) each (one per channel), "
-            f"got {mean} and {std}"
-        )
-
-
-class ImageTensorDataset(Dataset):
-    """A split held as one uint8 tensor; ``transform`` maps one uint8 CHW image to the model's input.
-
-    An item is an index, or ``(index, seed)`` from a ResumableSampler: the image is then randomly cropped
-    and/or flipped as the seed says (the fast path's ``crop_flip``, so both paths give the same pixels).
-    """
-
-    def __init__(
-        self,
-        images: Tensor,
-        labels: Tensor,
-        transform: v2.Transform,
-        crop: bool = False,
-        flip: bool = False,
-        padding: int = PAD,
-        padding_mode: PaddingMode = "zeros",
-    ) -> None:
-        self.images, self.labels, self.transform = images, labels, transform
-        self.crop, self.flip, self.padding, self.padding_mode = crop, flip, padding, padding_mode
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Tensor, Tensor]:
-        index, seed = item if isinstance(item, tuple) else (item, -1)
-        image = self.images[index]
-        if seed >= 0 and (self.crop or self.flip):
-            seeds = torch.tensor([seed])
-            image = crop_flip(image[None], seeds, self.crop, self.flip, self.padding, self.padding_mode)[0]
-        return self.transform(image), self.labels[index]
 
 
 class ImageDataModule(LightningDataModule):

@@ -17,17 +17,15 @@ from torchvision.transforms import v2
 from cnnbench.data.datasets import Augment, Split, get_dataset
 from cnnbench.data.fast import (
     PAD,
+    DeviceBatches,
     IndexBatch,
     IndexDataset,
     PaddingMode,
     alternate_flips,
-    crop_flip,
     index_collate,
-    to_model_input,
 )
 from cnnbench.data.files import find_images, read_images
-from cnnbench.data.jitter import color_jitter
-from cnnbench.data.mixing import apply_mix, draw_mix
+from cnnbench.data.mixing import draw_mix
 from cnnbench.data.options import check_options
 from cnnbench.data.per_image import ImageTensorDataset
 from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
@@ -137,8 +135,7 @@ class ImageDataModule(LightningDataModule):
         self.splits: dict[str, Split] = {}
         self._train_loader: ResumableDataLoader | None = None
         self.predict_names: list[str] = []  # the files predicted on, in order (predict_files)
-        self._on_device: dict[str, Split] = {}  # fast path: each split, copied once to the training device
-        self._normalization_cache: dict[tuple[Any, ...], tuple[Tensor, Tensor]] = {}  # fast path, per device
+        self._device_batches = DeviceBatches()  # fast path: the splits and normalization on the training device
         self._pending_train_state: dict[str, int] | None = None
 
     # Shape facts the CLI links to the model, known before any file is read.
@@ -295,31 +292,8 @@ class ImageDataModule(LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if not isinstance(batch, IndexBatch):
             return batch
-        device = batch.indices.device
-        if batch.split not in self._on_device or self._on_device[batch.split][0].device != device:
-            images, labels = self.splits[batch.split]
-            self._on_device[batch.split] = (images.to(device), labels.to(device))
-        images, labels = self._on_device[batch.split]
-        x = images[batch.indices]
-        if batch.split == "train" and self.augment != "none":  # the same crop and flip as ImageTensorDataset
-            hp = self.hparams
-            x = crop_flip(x, batch.seeds, self.augment == "crop_flip", True, hp.crop_padding, hp.padding_mode)
-        x = to_model_input(x, *self._normalization_on(device), self.image_size)
-        if batch.split == "train" and (self.hparams.brightness or self.hparams.contrast):
-            x = color_jitter(x, batch.seeds, self.hparams.brightness, self.hparams.contrast)
-        if batch.mix is not None:  # (images, hard labels, soft targets): train accuracy counts the hard labels
-            y = labels[batch.indices]
-            mixed, targets = apply_mix(x, y, self.num_classes, batch.mix)
-            return mixed, y, targets
-        return x, labels[batch.indices]
-
-    def _normalization_on(self, device: torch.device) -> tuple[Tensor, Tensor]:
-        """Mean and std as tensors on ``device``, made once per value (no host-to-device copy per batch)."""
-        mean, std = self.normalization()
-        key = (str(device), tuple(mean), tuple(std))
-        if key not in self._normalization_cache:
-            self._normalization_cache[key] = (torch.tensor(mean, device=device), torch.tensor(std, device=device))
-        return self._normalization_cache[key]
+        hp, norm = self.hparams, self.normalization()
+        return self._device_batches(batch, self.splits, norm, self.augment, hp, self.image_size, self.num_classes)
 
     def state_dict(self) -> dict[str, Any]:
         # Saved in every checkpoint: the normalization and classes, so predictions on new images can use the

@@ -113,12 +113,7 @@ class ImageDataModule(LightningDataModule):
         # The annotations' ranges; checked here, before the CLI creates the run folder: a bad value leaves nothing.
         self.save_hyperparameters()
         check_ranges(type(self), ImageDataModule, self.hparams, "--data.")
-        if (mixup_alpha or cutmix_alpha) and not fast:
-            # The per-image path's batches carry no seeds to draw the mixing from reproducibly.
-            raise CnnbenchError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
-        if (brightness or contrast) and not fast:
-            raise BadValueError("--data.brightness and --data.contrast need the in-memory path (--data.fast true)")
-        check_options(spec, val_size, mean, std, 1 if grayscale else spec.channels)
+        check_options(spec, self.hparams)
         self.spec = spec
         # Recorded as the side the model sees (the model's image_size), not as "keep the dataset's".
         self.save_hyperparameters({**self.hparams, "image_size": image_size or self.spec.image_size})
@@ -128,8 +123,6 @@ class ImageDataModule(LightningDataModule):
         self.batch_size = self.hparams.batch_size
         self.num_workers = self.hparams.num_workers
         self.augment: Augment = augment or self.spec.default_augment  # type: ignore[assignment]
-        if alternating_flip and self.augment == "none":
-            raise BadValueError("--data.alternating_flip needs flips: --data.augment flip or crop_flip")
         self.mean: list[float] = []
         self.std: list[float] = []
         self.splits: dict[str, Split] = {}

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from lightning.fabric.utilities.data import AttributeDict
+
 from cnnbench.data.datasets import DatasetSpec
-from cnnbench.errors import BadValueError
+from cnnbench.errors import BadValueError, CnnbenchError
 
 
-def check_options(spec: DatasetSpec, val_size: int, mean: list[float] | None, std: list[float] | None,
-                  channels: int) -> None:  # fmt: skip
-    """Refuse values outside the ranges that depend on the dataset or on each other (BadValueError); the
-    annotations of ImageDataModule state the others."""
+def check_options(spec: DatasetSpec, hp: AttributeDict) -> None:
+    """Refuse values outside the ranges that depend on the dataset or on each other (BadValueError; CnnbenchError for
+    mixing without the in-memory path); the annotations of ImageDataModule state the others."""
+    if (hp.mixup_alpha or hp.cutmix_alpha) and not hp.fast:
+        # The per-image path's batches carry no seeds to draw the mixing from reproducibly.
+        raise CnnbenchError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
+    if (hp.brightness or hp.contrast) and not hp.fast:
+        raise BadValueError("--data.brightness and --data.contrast need the in-memory path (--data.fast true)")
+    val_size, mean, std = hp.val_size, hp.mean, hp.std
+    channels = 1 if hp.grayscale else spec.channels
     # 0 trains on the whole split without validation; some images must be left to train on.
     if spec.train_size and not 0 <= val_size < spec.train_size:
         raise BadValueError(f"--data.val_size must be from 0 to {spec.train_size - 1} ({spec.key}'s train split holds "
@@ -19,3 +27,5 @@ def check_options(spec: DatasetSpec, val_size: int, mean: list[float] | None, st
             f"--data.mean and --data.std: give mean and std together, {channels} value(s) each (one per channel), "
             f"got {mean} and {std}"
         )
+    if hp.alternating_flip and (hp.augment or spec.default_augment) == "none":
+        raise BadValueError("--data.alternating_flip needs flips: --data.augment flip or crop_flip")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,24 +10,15 @@ from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativ
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from cnnbench.data.datasets import Augment, Split, get_dataset
-from cnnbench.data.fast import (
-    PAD,
-    DeviceBatches,
-    IndexBatch,
-    IndexDataset,
-    PaddingMode,
-    alternate_flips,
-    index_collate,
-)
+from cnnbench.data.fast import PAD, DeviceBatches, IndexBatch, PaddingMode, alternate_flips
 from cnnbench.data.files import find_images, read_images
+from cnnbench.data.loaders import SplitLoaders
 from cnnbench.data.mixing import draw_mix
 from cnnbench.data.options import check_options
-from cnnbench.data.per_image import ImageTensorDataset
-from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
 from cnnbench.data.stats import channel_stats, to_grayscale
 from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.ranges import NonNegativeFloatBelowOne, PositiveFloatUpToOne, check_ranges
@@ -126,10 +116,9 @@ class ImageDataModule(LightningDataModule):
         self.mean: list[float] = []
         self.std: list[float] = []
         self.splits: dict[str, Split] = {}
-        self._train_loader: ResumableDataLoader | None = None
+        self._loaders = SplitLoaders()  # the train loader and its position
         self.predict_names: list[str] = []  # the files predicted on, in order (predict_files)
         self._device_batches = DeviceBatches()  # fast path: the splits and normalization on the training device
-        self._pending_train_state: dict[str, int] | None = None
 
     # Shape facts the CLI links to the model, known before any file is read.
     @property
@@ -225,35 +214,9 @@ class ImageDataModule(LightningDataModule):
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         images, labels = self.splits[split]
-        dataset: Dataset
-        # A loader's own generator: making an iterator draws the workers' base seed from it, not from the global
-        # torch RNG, whose stream then only training advances (a resume makes its iterators at other moments than
-        # the uninterrupted run did, yet continues the same dropout masks). The augmentation ignores worker seeds.
-        options: dict[str, Any] = {"batch_size": self.batch_size, "generator": torch.Generator()}
-        if self.hparams.fast:
-            dataset = IndexDataset(len(labels))
-            options["collate_fn"] = index_collate(split)
-        else:
-            hp = self.hparams
-            crop, flip = train and self.augment == "crop_flip", train and self.augment != "none"
-            dataset = ImageTensorDataset(images, labels, self.transform(), crop, flip, hp.crop_padding, hp.padding_mode)
-            options.update(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-        if not train:
-            return DataLoader(dataset, **options)
-        # The training order is a function of the run's seed and the epoch, sharded by rank, and resumable.
-        trainer = self.trainer
-        sampler = ResumableSampler(
-            dataset,
-            seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
-            num_replicas=trainer.world_size if trainer else 1,
-            rank=trainer.global_rank if trainer else 0,
-            seed_map=self._alternate_flips if self.hparams.alternating_flip else None,
-        )
-        self._train_loader = ResumableDataLoader(dataset, sampler=sampler, **options)
-        if self._pending_train_state is not None:
-            self._train_loader.load_state_dict(self._pending_train_state)
-            self._pending_train_state = None
-        return self._train_loader
+        seed_map = self._alternate_flips if self.hparams.alternating_flip else None
+        return self._loaders.make(split, images, labels, train, self.hparams, self.batch_size, self.num_workers,
+                                  self.augment, self.transform, self.trainer, seed_map)  # fmt: skip
 
     def _alternate_flips(self, indices: Tensor, seeds: Tensor, epoch: int, run_seed: int) -> Tensor:
         return alternate_flips(indices, seeds, epoch, run_seed, self.hparams.crop_padding, len(self.splits["train"][1]))
@@ -292,8 +255,8 @@ class ImageDataModule(LightningDataModule):
         # Saved in every checkpoint: the normalization and classes, so predictions on new images can use the
         # training ones, and the train loader's position, so a resumed run continues its epoch exactly.
         state: dict[str, Any] = {"mean": self.mean, "std": self.std, "classes": self.classes}
-        if self._train_loader is not None:
-            state["train_loader"] = self._train_loader.state_dict()
+        if self._loaders.train is not None:
+            state["train_loader"] = self._loaders.train.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -302,7 +265,4 @@ class ImageDataModule(LightningDataModule):
         # makes it build the loader first and the state is dropped. The data module carries it instead.
         if "mean" in state_dict:  # the training normalization, for inputs that are not the training data
             self.mean, self.std = list(state_dict["mean"]), list(state_dict["std"])
-        self._pending_train_state = state_dict.get("train_loader")
-        if self._train_loader is not None and self._pending_train_state is not None:
-            self._train_loader.load_state_dict(self._pending_train_state)
-            self._pending_train_state = None
+        self._loaders.load_train_state(state_dict.get("train_loader"))

@@ -8,17 +8,17 @@ from typing import Any
 import torch
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from cnnbench.data.datasets import Augment, Split, get_dataset
 from cnnbench.data.fast import PAD, DeviceBatches, IndexBatch, PaddingMode, alternate_flips
-from cnnbench.data.files import find_images, read_images
+from cnnbench.data.files import read_predict_split
 from cnnbench.data.loaders import SplitLoaders
 from cnnbench.data.mixing import draw_mix
 from cnnbench.data.options import check_options
+from cnnbench.data.per_image import image_transform
 from cnnbench.data.stats import channel_stats, to_grayscale
 from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.ranges import NonNegativeFloatBelowOne, PositiveFloatUpToOne, check_ranges
@@ -153,13 +153,8 @@ class ImageDataModule(LightningDataModule):
     def setup(self, stage: str) -> None:
         if stage == "predict" and self.hparams.predict_files:
             # The images as the dataset's are (channels, native size); the checkpoint supplies the normalization.
-            files = find_images(self.hparams.predict_files)
-            size = self.spec.image_size
-            images, kept, skipped = read_images(files, self.in_channels, size)
-            for line in skipped:
-                rank_zero_warn(f"cnnbench: skipped an unreadable file: {line}")
-            self.splits["predict"] = (images, torch.full((len(kept),), -1))
-            self.predict_names = [str(f) for f in kept]
+            files, size = self.hparams.predict_files, self.spec.image_size
+            self.splits["predict"], self.predict_names = read_predict_split(files, self.in_channels, size)
             return
         if self.splits:
             return
@@ -205,12 +200,8 @@ class ImageDataModule(LightningDataModule):
 
     def transform(self) -> v2.Compose:
         """The deterministic part of the input pipeline: resize (if asked), scale to [0, 1], normalize."""
-        steps: list[v2.Transform] = []
-        if self.image_size != self.spec.image_size:
-            steps.append(v2.Resize(self.image_size, antialias=True))
-        steps.append(v2.ToDtype(torch.float32, scale=True))
-        steps.append(v2.Normalize(*self.normalization()))
-        return v2.Compose(steps)
+        resize = self.image_size if self.image_size != self.spec.image_size else None
+        return image_transform(resize, *self.normalization())
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         images, labels = self.splits[split]

@@ -40,3 +40,13 @@ class ImageTensorDataset(Dataset):
             seeds = torch.tensor([seed])
             image = crop_flip(image[None], seeds, self.crop, self.flip, self.padding, self.padding_mode)[0]
         return self.transform(image), self.labels[index]
+
+
+def image_transform(resize: int | None, mean: list[float], std: list[float]) -> v2.Compose:
+    """The deterministic part of the input pipeline: resize to ``resize`` (if given), scale to [0, 1], normalize."""
+    steps: list[v2.Transform] = []
+    if resize is not None:
+        steps.append(v2.Resize(resize, antialias=True))
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    steps.append(v2.Normalize(mean, std))
+    return v2.Compose(steps)

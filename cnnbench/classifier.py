@@ -10,7 +10,6 @@ from lightning.pytorch import Callback, LightningModule
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
-from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from cnnbench.compat import should_update_logs
@@ -23,10 +22,10 @@ from cnnbench.metrics import (
     load_global_train_means,
     save_global_train_means,
 )
-from cnnbench.optim import Decay, WarmupDecayLR, param_groups, schedule_steps
-from cnnbench.optim_muon import AuxName, IntFrom1To99, Muon, muon_groups
+from cnnbench.optim import Decay, optimizer_config
+from cnnbench.optim_muon import AuxName, IntFrom1To99
 from cnnbench.ranges import NonNegativeFloatBelowOne, check_ranges
-from cnnbench.tta import least_confident
+from cnnbench.tta import tta_logits
 
 OptimizerName = Literal["sgd", "adam", "adamw", "muon"]
 
@@ -179,33 +178,7 @@ class ImageClassifier(LightningModule):
         """Logits for evaluation: test-time augmentation as ``flip_tta`` and ``translate_tta`` say, on the
         ``tta_uncertain_fraction`` of the images least confident in their plain logits."""
         hp = self.hparams
-        share = hp.get("tta_uncertain_fraction", 1.0)
-        if share >= 1.0 or not (hp.flip_tta or hp.translate_tta):
-            return self._tta_logits(images)
-        plain = self(images)
-        chosen = least_confident(plain, share)
-        if len(chosen) == 0:
-            return plain
-        logits = plain.clone()
-        logits[chosen] = self._tta_logits(images[chosen], plain[chosen]).to(logits.dtype)
-        return logits
-
-    def _tta_logits(self, images: Tensor, plain: Tensor | None = None) -> Tensor:
-        """The TTA logits of ``images`` (``plain``: their logits without augmentation, if already computed)."""
-        logits = self._flip_mean(images, plain)
-        if self.hparams.translate_tta:
-            h, w = images.shape[-2:]
-            padded = F.pad(images, (1, 1, 1, 1), mode="reflect")
-            shifted = self._flip_mean(padded[..., :h, :w]) + self._flip_mean(padded[..., 2:, 2:])
-            logits = logits / 2 + shifted / 4
-        return logits
-
-    def _flip_mean(self, images: Tensor, plain: Tensor | None = None) -> Tensor:
-        """The logits of ``images`` (``plain`` if given); with ``flip_tta`` the mean with their mirror images'."""
-        logits = self(images) if plain is None else plain
-        if self.hparams.flip_tta:
-            logits = (logits + self(images.flip(-1))) / 2
-        return logits
+        return tta_logits(self, images, hp.flip_tta, hp.translate_tta, hp.get("tta_uncertain_fraction", 1.0))
 
     def on_train_epoch_start(self) -> None:
         # A checkpoint written at an epoch end holds that epoch's running sums (they are persistent); a new epoch
@@ -276,29 +249,4 @@ class ImageClassifier(LightningModule):
         save_global_train_means(checkpoint)
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
-        hp = self.hparams
-        groups = param_groups(self, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale)
-        for group in groups:
-            group["lr"] = hp.lr * group.get("lr_scale", 1.0)
-        if hp.optimizer == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
-        elif hp.optimizer == "adam":
-            optimizer = torch.optim.Adam(groups, lr=hp.lr)
-        elif hp.optimizer == "adamw":
-            optimizer = torch.optim.AdamW(groups, lr=hp.lr)
-        else:
-            groups = muon_groups(groups, self, hp.muon_lr, hp.muon_momentum, hp.muon_weight_decay, hp.muon_aux)
-            optimizer = Muon(groups, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.muon_ns_steps,
-                             renorm_every=hp.muon_renorm_every)  # fmt: skip
-
-        # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it).
-        total_steps, steps_per_epoch = schedule_steps(self.trainer)
-        scheduler = WarmupDecayLR(
-            optimizer,
-            total_steps=total_steps,
-            warmup_steps=round(hp.warmup_epochs * steps_per_epoch),
-            min_lr_ratio=hp.min_lr_ratio,
-            decay=hp.lr_schedule,
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
+        return optimizer_config(self, self.hparams, self.trainer)

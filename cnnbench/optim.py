@@ -1,14 +1,20 @@
-"""Optimizer parameter groups and the per-step warmup + decay (cosine, linear or none) learning-rate schedule."""
+"""Optimizer parameter groups, the per-step warmup + decay (cosine, linear or none) learning-rate schedule, and the
+optimizer and schedule a classifier's options build."""
 
 from __future__ import annotations
 
 import math
 from typing import Any, Literal
 
+import torch
+from lightning.fabric.utilities.data import AttributeDict
 from lightning.pytorch import Trainer
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
+
+from cnnbench.optim_muon import Muon, muon_groups
 
 Decay = Literal["cosine", "linear", "constant"]
 
@@ -115,3 +121,32 @@ def schedule_steps(trainer: Trainer) -> tuple[int, int]:
     if trainer.max_epochs is not None and trainer.max_epochs > 0 and steps_per_epoch:
         total_steps = trainer.max_epochs * steps_per_epoch
     return total_steps, steps_per_epoch
+
+
+def optimizer_config(model: nn.Module, hp: AttributeDict, trainer: Trainer) -> OptimizerLRSchedulerConfig:
+    """The optimizer (``hp.optimizer``: sgd, adam, adamw or muon) and per-step LR schedule of ``model``, as
+    ``ImageClassifier``'s options ``hp`` say; what ``configure_optimizers`` returns."""
+    groups = param_groups(model, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale)
+    for group in groups:
+        group["lr"] = hp.lr * group.get("lr_scale", 1.0)
+    if hp.optimizer == "sgd":
+        optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
+    elif hp.optimizer == "adam":
+        optimizer = torch.optim.Adam(groups, lr=hp.lr)
+    elif hp.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr)
+    else:
+        groups = muon_groups(groups, model, hp.muon_lr, hp.muon_momentum, hp.muon_weight_decay, hp.muon_aux)
+        optimizer = Muon(groups, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.muon_ns_steps,
+                         renorm_every=hp.muon_renorm_every)  # fmt: skip
+
+    # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it).
+    total_steps, steps_per_epoch = schedule_steps(trainer)
+    scheduler = WarmupDecayLR(
+        optimizer,
+        total_steps=total_steps,
+        warmup_steps=round(hp.warmup_epochs * steps_per_epoch),
+        min_lr_ratio=hp.min_lr_ratio,
+        decay=hp.lr_schedule,
+    )
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

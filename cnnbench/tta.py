@@ -9,8 +9,12 @@ unshifted, unflipped view, so an image costs 1 + share * (views - 1) forward pas
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import torch.nn.functional as F
 from torch import Tensor
+
+Logits = Callable[[Tensor], Tensor]  # a model: images to logits
 
 
 def least_confident(logits: Tensor, share: float) -> Tensor:
@@ -34,3 +38,36 @@ def evaluation_passes(images: int, batch_size: int, flip: bool, translate: bool,
     full, last = divmod(images, batch_size)
     covered = full * math.ceil(share * batch_size) + math.ceil(share * last)
     return images + covered * (views - 1)
+
+
+def tta_logits(model: Logits, images: Tensor, flip: bool, translate: bool, share: float = 1.0) -> Tensor:
+    """Logits of ``model`` for evaluation: test-time augmentation as ``flip`` and ``translate`` say, on the ``share``
+    of the images least confident in their plain logits."""
+    if share >= 1.0 or not (flip or translate):
+        return _all_views(model, images, flip, translate)
+    plain = model(images)
+    chosen = least_confident(plain, share)
+    if len(chosen) == 0:
+        return plain
+    logits = plain.clone()
+    logits[chosen] = _all_views(model, images[chosen], flip, translate, plain[chosen]).to(logits.dtype)
+    return logits
+
+
+def _all_views(model: Logits, images: Tensor, flip: bool, translate: bool, plain: Tensor | None = None) -> Tensor:
+    """The TTA logits of ``images`` (``plain``: their logits without augmentation, if already computed)."""
+    logits = _flip_mean(model, images, flip, plain)
+    if translate:
+        h, w = images.shape[-2:]
+        padded = F.pad(images, (1, 1, 1, 1), mode="reflect")
+        shifted = _flip_mean(model, padded[..., :h, :w], flip) + _flip_mean(model, padded[..., 2:, 2:], flip)
+        logits = logits / 2 + shifted / 4
+    return logits
+
+
+def _flip_mean(model: Logits, images: Tensor, flip: bool, plain: Tensor | None = None) -> Tensor:
+    """The logits of ``images`` (``plain`` if given); with ``flip`` the mean with their mirror images'."""
+    logits = model(images) if plain is None else plain
+    if flip:
+        logits = (logits + model(images.flip(-1))) / 2
+    return logits

@@ -2,107 +2,26 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from cnnbench.data.datasets import Augment, DatasetSpec, Split, get_dataset
-from cnnbench.data.fast import (
-    PAD,
-    IndexBatch,
-    IndexDataset,
-    PaddingMode,
-    alternate_flips,
-    crop_flip,
-    index_collate,
-    to_model_input,
-)
-from cnnbench.data.files import find_images, read_images
-from cnnbench.data.jitter import color_jitter
-from cnnbench.data.mixing import apply_mix, draw_mix
-from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler
+from cnnbench.data.datasets import Augment, Split, get_dataset
+from cnnbench.data.fast import PAD, DeviceBatches, IndexBatch, PaddingMode, alternate_flips
+from cnnbench.data.files import read_predict_split
+from cnnbench.data.loaders import SplitLoaders
+from cnnbench.data.mixing import draw_mix
+from cnnbench.data.options import check_options
+from cnnbench.data.per_image import image_transform
+from cnnbench.data.stats import channel_stats, to_grayscale
 from cnnbench.errors import BadValueError, CnnbenchError
 from cnnbench.ranges import NonNegativeFloatBelowOne, PositiveFloatUpToOne, check_ranges
-
-# ITU-R 601 luma weights, the ones torchvision's Grayscale uses.
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-
-
-def to_grayscale(images: Tensor) -> Tensor:
-    """uint8 (N, 3, H, W) -> uint8 (N, 1, H, W)."""
-    return (images.float() * _LUMA).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-
-
-def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and (unbiased) std of uint8 images, on the [0, 1] scale.
-
-    Computed exactly from each channel's 256-bin histogram: far faster than converting the whole split to
-    float64, and no 1 GiB temporary.
-    """
-    values = torch.arange(256, dtype=torch.float64) / 255.0
-    means, stds = [], []
-    for channel in range(images.shape[1]):
-        counts = torch.bincount(images[:, channel].flatten(), minlength=256).double()
-        n = counts.sum()
-        mean = (counts * values).sum() / n
-        means.append(mean.item())
-        stds.append(((counts * (values - mean) ** 2).sum() / (n - 1)).sqrt().item())
-    return means, stds
-
-
-def check_options(spec: DatasetSpec, val_size: int, mean: list[float] | None, std: list[float] | None,
-                  channels: int) -> None:  # fmt: skip
-    """Refuse values outside the ranges that depend on the dataset or on each other (BadValueError); the
-    annotations of ImageDataModule state the others."""
-    # 0 trains on the whole split without validation; some images must be left to train on.
-    if spec.train_size and not 0 <= val_size < spec.train_size:
-        raise BadValueError(f"--data.val_size must be from 0 to {spec.train_size - 1} ({spec.key}'s train split holds "
-                            f"{spec.train_size} images; 0: no validation), got {val_size}")  # fmt: skip
-    if (mean is None) != (std is None) or (mean is not None and {len(mean), len(std or [])} != {channels}):
-        raise BadValueError(
-            f"--data.mean and --data.std: give mean and std together, {channels} value(s) each (one per channel), "
-            f"got {mean} and {std}"
-        )
-
-
-class ImageTensorDataset(Dataset):
-    """A split held as one uint8 tensor; ``transform`` maps one uint8 CHW image to the model's input.
-
-    An item is an index, or ``(index, seed)`` from a ResumableSampler: the image is then randomly cropped
-    and/or flipped as the seed says (the fast path's ``crop_flip``, so both paths give the same pixels).
-    """
-
-    def __init__(
-        self,
-        images: Tensor,
-        labels: Tensor,
-        transform: v2.Transform,
-        crop: bool = False,
-        flip: bool = False,
-        padding: int = PAD,
-        padding_mode: PaddingMode = "zeros",
-    ) -> None:
-        self.images, self.labels, self.transform = images, labels, transform
-        self.crop, self.flip, self.padding, self.padding_mode = crop, flip, padding, padding_mode
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Tensor, Tensor]:
-        index, seed = item if isinstance(item, tuple) else (item, -1)
-        image = self.images[index]
-        if seed >= 0 and (self.crop or self.flip):
-            seeds = torch.tensor([seed])
-            image = crop_flip(image[None], seeds, self.crop, self.flip, self.padding, self.padding_mode)[0]
-        return self.transform(image), self.labels[index]
 
 
 class ImageDataModule(LightningDataModule):
@@ -184,12 +103,7 @@ class ImageDataModule(LightningDataModule):
         # The annotations' ranges; checked here, before the CLI creates the run folder: a bad value leaves nothing.
         self.save_hyperparameters()
         check_ranges(type(self), ImageDataModule, self.hparams, "--data.")
-        if (mixup_alpha or cutmix_alpha) and not fast:
-            # The per-image path's batches carry no seeds to draw the mixing from reproducibly.
-            raise CnnbenchError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
-        if (brightness or contrast) and not fast:
-            raise BadValueError("--data.brightness and --data.contrast need the in-memory path (--data.fast true)")
-        check_options(spec, val_size, mean, std, 1 if grayscale else spec.channels)
+        check_options(spec, self.hparams)
         self.spec = spec
         # Recorded as the side the model sees (the model's image_size), not as "keep the dataset's".
         self.save_hyperparameters({**self.hparams, "image_size": image_size or self.spec.image_size})
@@ -199,16 +113,12 @@ class ImageDataModule(LightningDataModule):
         self.batch_size = self.hparams.batch_size
         self.num_workers = self.hparams.num_workers
         self.augment: Augment = augment or self.spec.default_augment  # type: ignore[assignment]
-        if alternating_flip and self.augment == "none":
-            raise BadValueError("--data.alternating_flip needs flips: --data.augment flip or crop_flip")
         self.mean: list[float] = []
         self.std: list[float] = []
         self.splits: dict[str, Split] = {}
-        self._train_loader: ResumableDataLoader | None = None
+        self._loaders = SplitLoaders()  # the train loader and its position
         self.predict_names: list[str] = []  # the files predicted on, in order (predict_files)
-        self._on_device: dict[str, Split] = {}  # fast path: each split, copied once to the training device
-        self._normalization_cache: dict[tuple[Any, ...], tuple[Tensor, Tensor]] = {}  # fast path, per device
-        self._pending_train_state: dict[str, int] | None = None
+        self._device_batches = DeviceBatches()  # fast path: the splits and normalization on the training device
 
     # Shape facts the CLI links to the model, known before any file is read.
     @property
@@ -243,13 +153,8 @@ class ImageDataModule(LightningDataModule):
     def setup(self, stage: str) -> None:
         if stage == "predict" and self.hparams.predict_files:
             # The images as the dataset's are (channels, native size); the checkpoint supplies the normalization.
-            files = find_images(self.hparams.predict_files)
-            size = self.spec.image_size
-            images, kept, skipped = read_images(files, self.in_channels, size)
-            for line in skipped:
-                rank_zero_warn(f"cnnbench: skipped an unreadable file: {line}")
-            self.splits["predict"] = (images, torch.full((len(kept),), -1))
-            self.predict_names = [str(f) for f in kept]
+            files, size = self.hparams.predict_files, self.spec.image_size
+            self.splits["predict"], self.predict_names = read_predict_split(files, self.in_channels, size)
             return
         if self.splits:
             return
@@ -295,44 +200,14 @@ class ImageDataModule(LightningDataModule):
 
     def transform(self) -> v2.Compose:
         """The deterministic part of the input pipeline: resize (if asked), scale to [0, 1], normalize."""
-        steps: list[v2.Transform] = []
-        if self.image_size != self.spec.image_size:
-            steps.append(v2.Resize(self.image_size, antialias=True))
-        steps.append(v2.ToDtype(torch.float32, scale=True))
-        steps.append(v2.Normalize(*self.normalization()))
-        return v2.Compose(steps)
+        resize = self.image_size if self.image_size != self.spec.image_size else None
+        return image_transform(resize, *self.normalization())
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         images, labels = self.splits[split]
-        dataset: Dataset
-        # A loader's own generator: making an iterator draws the workers' base seed from it, not from the global
-        # torch RNG, whose stream then only training advances (a resume makes its iterators at other moments than
-        # the uninterrupted run did, yet continues the same dropout masks). The augmentation ignores worker seeds.
-        options: dict[str, Any] = {"batch_size": self.batch_size, "generator": torch.Generator()}
-        if self.hparams.fast:
-            dataset = IndexDataset(len(labels))
-            options["collate_fn"] = index_collate(split)
-        else:
-            hp = self.hparams
-            crop, flip = train and self.augment == "crop_flip", train and self.augment != "none"
-            dataset = ImageTensorDataset(images, labels, self.transform(), crop, flip, hp.crop_padding, hp.padding_mode)
-            options.update(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-        if not train:
-            return DataLoader(dataset, **options)
-        # The training order is a function of the run's seed and the epoch, sharded by rank, and resumable.
-        trainer = self.trainer
-        sampler = ResumableSampler(
-            dataset,
-            seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
-            num_replicas=trainer.world_size if trainer else 1,
-            rank=trainer.global_rank if trainer else 0,
-            seed_map=self._alternate_flips if self.hparams.alternating_flip else None,
-        )
-        self._train_loader = ResumableDataLoader(dataset, sampler=sampler, **options)
-        if self._pending_train_state is not None:
-            self._train_loader.load_state_dict(self._pending_train_state)
-            self._pending_train_state = None
-        return self._train_loader
+        seed_map = self._alternate_flips if self.hparams.alternating_flip else None
+        return self._loaders.make(split, images, labels, train, self.hparams, self.batch_size, self.num_workers,
+                                  self.augment, self.transform, self.trainer, seed_map)  # fmt: skip
 
     def _alternate_flips(self, indices: Tensor, seeds: Tensor, epoch: int, run_seed: int) -> Tensor:
         return alternate_flips(indices, seeds, epoch, run_seed, self.hparams.crop_padding, len(self.splits["train"][1]))
@@ -364,38 +239,15 @@ class ImageDataModule(LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if not isinstance(batch, IndexBatch):
             return batch
-        device = batch.indices.device
-        if batch.split not in self._on_device or self._on_device[batch.split][0].device != device:
-            images, labels = self.splits[batch.split]
-            self._on_device[batch.split] = (images.to(device), labels.to(device))
-        images, labels = self._on_device[batch.split]
-        x = images[batch.indices]
-        if batch.split == "train" and self.augment != "none":  # the same crop and flip as ImageTensorDataset
-            hp = self.hparams
-            x = crop_flip(x, batch.seeds, self.augment == "crop_flip", True, hp.crop_padding, hp.padding_mode)
-        x = to_model_input(x, *self._normalization_on(device), self.image_size)
-        if batch.split == "train" and (self.hparams.brightness or self.hparams.contrast):
-            x = color_jitter(x, batch.seeds, self.hparams.brightness, self.hparams.contrast)
-        if batch.mix is not None:  # (images, hard labels, soft targets): train accuracy counts the hard labels
-            y = labels[batch.indices]
-            mixed, targets = apply_mix(x, y, self.num_classes, batch.mix)
-            return mixed, y, targets
-        return x, labels[batch.indices]
-
-    def _normalization_on(self, device: torch.device) -> tuple[Tensor, Tensor]:
-        """Mean and std as tensors on ``device``, made once per value (no host-to-device copy per batch)."""
-        mean, std = self.normalization()
-        key = (str(device), tuple(mean), tuple(std))
-        if key not in self._normalization_cache:
-            self._normalization_cache[key] = (torch.tensor(mean, device=device), torch.tensor(std, device=device))
-        return self._normalization_cache[key]
+        hp, norm = self.hparams, self.normalization()
+        return self._device_batches(batch, self.splits, norm, self.augment, hp, self.image_size, self.num_classes)
 
     def state_dict(self) -> dict[str, Any]:
         # Saved in every checkpoint: the normalization and classes, so predictions on new images can use the
         # training ones, and the train loader's position, so a resumed run continues its epoch exactly.
         state: dict[str, Any] = {"mean": self.mean, "std": self.std, "classes": self.classes}
-        if self._train_loader is not None:
-            state["train_loader"] = self._train_loader.state_dict()
+        if self._loaders.train is not None:
+            state["train_loader"] = self._loaders.train.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -404,7 +256,4 @@ class ImageDataModule(LightningDataModule):
         # makes it build the loader first and the state is dropped. The data module carries it instead.
         if "mean" in state_dict:  # the training normalization, for inputs that are not the training data
             self.mean, self.std = list(state_dict["mean"]), list(state_dict["std"])
-        self._pending_train_state = state_dict.get("train_loader")
-        if self._train_loader is not None and self._pending_train_state is not None:
-            self._train_loader.load_state_dict(self._pending_train_state)
-            self._pending_train_state = None
+        self._loaders.load_train_state(state_dict.get("train_loader"))

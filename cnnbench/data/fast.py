@@ -9,13 +9,16 @@ sampler (same distributions as RandomCrop(padding=4) and RandomHorizontalFlip, n
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch import Tensor
 from torch.nn import functional as F
 
-from cnnbench.data.mixing import MixDraw
+from cnnbench.data.datasets import Augment, Split
+from cnnbench.data.jitter import color_jitter
+from cnnbench.data.mixing import MixDraw, apply_mix
 
 PAD = 4  # default crop padding, as RandomCrop(size, padding=4): offsets 0..8 in each direction
 
@@ -125,3 +128,47 @@ def to_model_input(images: Tensor, mean: Tensor, std: Tensor, size: int | None) 
     scale = (1.0 / (255.0 * std)).to(x.device).view(1, -1, 1, 1)
     shift = (-mean / std).to(x.device).view(1, -1, 1, 1)
     return torch.addcmul(shift, x, scale)
+
+
+class DeviceBatches:
+    """The data module's device side: each split copied once to the training device, and an ``IndexBatch`` made
+    there into the model's input (gathered, cropped and flipped, normalized, jittered, mixed)."""
+
+    def __init__(self) -> None:
+        self._on_device: dict[str, Split] = {}  # each split, copied once to the training device
+        self._normalization_cache: dict[tuple[Any, ...], tuple[Tensor, Tensor]] = {}  # per device
+
+    def __call__(
+        self,
+        batch: IndexBatch,
+        splits: dict[str, Split],
+        normalization: tuple[list[float], list[float]],
+        augment: Augment,
+        hp: AttributeDict,
+        image_size: int,
+        num_classes: int,
+    ) -> tuple[Tensor, ...]:
+        """``batch`` as the model takes it: (images, labels), or (images, hard labels, soft targets) when mixed."""
+        device = batch.indices.device
+        if batch.split not in self._on_device or self._on_device[batch.split][0].device != device:
+            images, labels = splits[batch.split]
+            self._on_device[batch.split] = (images.to(device), labels.to(device))
+        images, labels = self._on_device[batch.split]
+        x = images[batch.indices]
+        if batch.split == "train" and augment != "none":  # the same crop and flip as ImageTensorDataset
+            x = crop_flip(x, batch.seeds, augment == "crop_flip", True, hp.crop_padding, hp.padding_mode)
+        x = to_model_input(x, *self._normalization_on(device, *normalization), image_size)
+        if batch.split == "train" and (hp.brightness or hp.contrast):
+            x = color_jitter(x, batch.seeds, hp.brightness, hp.contrast)
+        if batch.mix is not None:  # (images, hard labels, soft targets): train accuracy counts the hard labels
+            y = labels[batch.indices]
+            mixed, targets = apply_mix(x, y, num_classes, batch.mix)
+            return mixed, y, targets
+        return x, labels[batch.indices]
+
+    def _normalization_on(self, device: torch.device, mean: list[float], std: list[float]) -> tuple[Tensor, Tensor]:
+        """Mean and std as tensors on ``device``, made once per value (no host-to-device copy per batch)."""
+        key = (str(device), tuple(mean), tuple(std))
+        if key not in self._normalization_cache:
+            self._normalization_cache[key] = (torch.tensor(mean, device=device), torch.tensor(std, device=device))
+        return self._normalization_cache[key]

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from cnnbench.data.datasets import Split
 from cnnbench.errors import CnnbenchError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -58,3 +60,13 @@ def read_images(files: Sequence[Path], channels: int, size: int) -> tuple[Tensor
     if not images:
         raise CnnbenchError("none of the files could be read as an image:\n  " + "\n  ".join(skipped))
     return torch.stack(images), kept, skipped
+
+
+def read_predict_split(paths: Sequence[str | Path], channels: int, size: int) -> tuple[Split, list[str]]:
+    """The ``predict`` split of the image files in ``paths`` (labels -1) and their names, in order; each unreadable
+    file is skipped with a warning that names it."""
+    files = find_images(paths)
+    images, kept, skipped = read_images(files, channels, size)
+    for line in skipped:
+        rank_zero_warn(f"cnnbench: skipped an unreadable file: {line}")
+    return (images, torch.full((len(kept),), -1)), [str(f) for f in kept]

@@ -5,15 +5,15 @@ from __future__ import annotations
 from lightning.fabric.utilities.data import AttributeDict
 
 from cnnbench.data.datasets import DatasetSpec
-from cnnbench.errors import BadValueError, CnnbenchError
+from cnnbench.errors import BadValueError
 
 
 def check_options(spec: DatasetSpec, hp: AttributeDict) -> None:
-    """Refuse values outside the ranges that depend on the dataset or on each other (BadValueError; CnnbenchError for
-    mixing without the in-memory path); the annotations of ImageDataModule state the others."""
+    """Refuse values outside the ranges that depend on the dataset or on each other (BadValueError); the
+    annotations of ImageDataModule state the others."""
     if (hp.mixup_alpha or hp.cutmix_alpha) and not hp.fast:
         # The per-image path's batches carry no seeds to draw the mixing from reproducibly.
-        raise CnnbenchError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
+        raise BadValueError("--data.mixup_alpha and --data.cutmix_alpha need the in-memory path (--data.fast true)")
     if (hp.brightness or hp.contrast) and not hp.fast:
         raise BadValueError("--data.brightness and --data.contrast need the in-memory path (--data.fast true)")
     val_size, mean, std = hp.val_size, hp.mean, hp.std

@@ -12,6 +12,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
 from jsonargparse.typing import registered_types, restricted_number_type
 
 from cnnbench.errors import BadValueError
@@ -23,6 +24,11 @@ NonNegativeFloatBelowOne = restricted_number_type(
 PositiveFloatUpToOne = restricted_number_type(
     "PositiveFloatUpToOne", float, [(">", 0.0), ("<=", 1.0)], docstring="float in (0, 1]"
 )
+
+# A parsed value keeps its restricted type (an int or float subclass); when a config is dumped, or its value carried
+# over to another --data/--model class whose option has the same name, YAML must write it as the plain number.
+yaml.SafeDumper.add_multi_representer(int, yaml.representer.SafeRepresenter.represent_int)
+yaml.SafeDumper.add_multi_representer(float, yaml.representer.SafeRepresenter.represent_float)
 
 _SYMBOLS = {operator.gt: ">", operator.ge: ">=", operator.lt: "<", operator.le: "<="}
 

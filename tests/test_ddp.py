@@ -38,6 +38,7 @@ def test_ddp_two_processes_train_checkpoint_once_and_resume(cifar_dir: Path, tmp
         "environment.resume-1.json",
         "hparams.yaml",
         "metrics.csv",
+        "run.lock",  # rank 0's hold on the folder while it fits (one writer per run)
     ]
     checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert len(checkpoints) == 2 and checkpoints[1] == "last.ckpt"  # one best (save_top_k=1), one last

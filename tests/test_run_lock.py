@@ -43,7 +43,9 @@ def start(args: list[str], tmp_path: Path, stop_after: str | None = None) -> sub
 
 
 def stopped(process: subprocess.Popen) -> bool:
-    """Whether ``process`` has stopped itself (SIGSTOP): state T in /proc."""
+    """Whether ``process`` has stopped itself (SIGSTOP): state T in /proc (an ended process has not)."""
+    if process.poll() is not None:  # ended, and reaped: its /proc entry is gone
+        return False
     stat = Path(f"/proc/{process.pid}/stat").read_text()
     return stat.rsplit(")", 1)[1].split()[0] == "T"
 

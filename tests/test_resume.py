@@ -65,6 +65,14 @@ def last_checkpoint_version(root: Path) -> tuple[int, int] | None:
     return None
 
 
+def saved_step_since(root: Path, old: tuple[int, int] | None) -> int:
+    """The global step of the run's last.ckpt if it replaced the version ``old``, else -1."""
+    if last_checkpoint_version(root) in (None, old):
+        return -1
+    (last,) = root.glob("*/*/checkpoints/last.ckpt")
+    return torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+
+
 def stop_outside_the_row_gap(root: Path, process: subprocess.Popen, expected_dir: Path) -> None:
     """Freeze the run (SIGSTOP) at a moment when every row before its last.ckpt's step is written (as the
     uninterrupted run in ``expected_dir`` has them).
@@ -126,9 +134,10 @@ def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tm
                 ),
                 process,
             )
-        else:  # kill at a random moment once this process has saved a step
-            reached = wait_for(lambda old=before: last_checkpoint_version(root) not in (None, old), process)
-            time.sleep(rng.uniform(0.0, 1.5))
+        else:  # kill at a random moment after this process saved a random step, with steps still ahead of it
+            target = rng.randint(4, 8) if attempt == 1 else rng.randint(11, 13)  # of 20; saves every 2 steps
+            reached = wait_for(lambda old=before, t=target: saved_step_since(root, old) >= t, process)
+            time.sleep(rng.uniform(0.0, 0.3))  # shorter than the 3+ slowed saves left before the run's end
         if attempt % 2 == 1 and process.poll() is None:
             stop_outside_the_row_gap(root, process, expected_dir)
         if process.poll() is None:
@@ -140,7 +149,7 @@ def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tm
         for last in root.glob("*/*/checkpoints/last.ckpt"):
             weights(last)
     print(f"kills: {kills} ({kills_mid_write} during a checkpoint write), resumes: {attempt}")
-    assert kills >= 3 and kills_mid_write >= 1
+    assert kills == 4 and kills_mid_write >= 1
 
     resumed_dir = run_dir(root)  # one run folder: every resume continued it
     assert_same_tensors(weights(expected_dir / "checkpoints/last.ckpt"), weights(resumed_dir / "checkpoints/last.ckpt"))

@@ -28,7 +28,7 @@ from cnnbench.compat import CheckpointOptionsHook
 from cnnbench.config_files import check_yaml_arguments
 from cnnbench.csv_logger import RunCSVLogger
 from cnnbench.data import ImageDataModule
-from cnnbench.errors import BadValueError, CheckpointNotFoundError
+from cnnbench.errors import CheckpointNotFoundError
 from cnnbench.launch import in_slurm_job, newest_state
 from cnnbench.logger_args import expand_logger_names, place_in_run_folder
 from cnnbench.models.registry import expand_model_short_names, model_name, spec_of
@@ -220,12 +220,6 @@ class CnnbenchCLI(CheckpointOptionsHook):
             "model/name": info.name, "model/params": info.params, "model/mflops": round(info.mflops, 2)
         }  # fmt: skip
         trainer = super().instantiate_trainer(**kwargs)
-        if subcommand in ("test", "predict") and trainer.world_size > 1:
-            # Lightning's distributed sampler pads the split with repeated images (and predictions come back per rank).
-            raise BadValueError(
-                f"cnnbench {subcommand} runs on one device (several would count repeated images); "
-                "drop --trainer.devices/--trainer.num_nodes/--trainer.strategy."
-            )
         return trainer
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from tests.helpers.runs import CnnbenchCLI, base_args, main
+from tests.helpers.runs import CnnbenchCLI, base_args
 
 
 def test_the_default_trainer_uses_one_device(cifar_dir: Path, tmp_path: Path) -> None:
@@ -16,15 +14,3 @@ def test_the_default_trainer_uses_one_device(cifar_dir: Path, tmp_path: Path) ->
     assert cli.config["trainer"]["devices"] == 1
     assert cli.config["trainer"]["accelerator"] == "auto"
     assert cli.trainer.num_devices == 1 and cli.trainer.world_size == 1
-
-
-@pytest.mark.parametrize("subcommand", ["test", "predict"])
-def test_test_and_predict_refuse_several_processes_in_one_line(
-    subcommand: str, cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    args = base_args(cifar_dir, tmp_path, "--trainer.strategy=ddp", "--trainer.devices=2")
-    with pytest.raises(SystemExit) as exit_info:
-        main([subcommand, *args])  # refused before any process starts or any image is evaluated
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"cnnbench: error: cnnbench {subcommand} runs on one device")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
@@ -30,25 +31,36 @@ class PredictionCSVWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: Trainer, pl_module: LightningModule, predictions: Sequence[Any], batch_indices: Sequence[Any]
     ) -> None:
+        # One predict loader: Lightning unwraps its predictions from the per-loader list, not its batch indices.
+        indices = torch.tensor([i for batch in batch_indices[0] for i in batch], dtype=torch.long)
+        probs = torch.cat([torch.empty(0, len(self.classes))] + [batch["probs"].float().cpu() for batch in predictions])
         if trainer.world_size > 1:
-            raise NotImplementedError("writing predictions from several processes is not supported; use one device")
-        names = getattr(trainer.datamodule, "predict_names", None) or []
+            # Each rank predicted its share of the images (EvalShardSampler): rank 0 puts them back in order.
+            shares: list[Any] = [None] * trainer.world_size
+            torch.distributed.all_gather_object(shares, (indices, probs))
+            if not trainer.is_global_zero:
+                return
+            indices = torch.cat([share[0] for share in shares])
+            probs = torch.cat([share[1] for share in shares])
+            order = indices.argsort()
+            indices, probs = indices[order], probs[order]
+        self.write(indices.tolist(), probs, getattr(trainer.datamodule, "predict_names", None) or [])
+
+    def write(self, indices: Sequence[int], probs: torch.Tensor, names: Sequence[str]) -> None:
+        """One row per image: ``names[i]`` (or the index ``i`` itself) for each of ``indices``, with its ``probs``."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        top_p, top_i = probs.topk(self.top_k, dim=1)
         with open(self.path, "w", newline="") as f:
             writer = csv.writer(f)
             top = [c for k in range(1, self.top_k + 1) for c in (f"top{k}", f"top{k}_p")]
             writer.writerow(
                 ["file" if names else "index", "pred", "pred_name", *top, *(f"p_{c}" for c in self.classes)]
             )
-            index = 0
-            for batch in predictions:
-                probs = batch["probs"].float()
-                top_p, top_i = probs.topk(self.top_k, dim=1)
-                for pred, row, ps, ids in zip(
-                    batch["preds"].tolist(), probs.tolist(), top_p.tolist(), top_i.tolist(), strict=True
-                ):
-                    ranked = [x for p, i in zip(ps, ids, strict=True) for x in (self.classes[i], f"{p:.6f}")]
-                    key = names[index] if names else index
-                    writer.writerow([key, pred, self.classes[pred], *ranked, *(f"{p:.6f}" for p in row)])
-                    index += 1
-        print(f"cnnbench: wrote {self.path} ({index} row{'s' if index != 1 else ''})", flush=True)
+            preds = probs.argmax(dim=1).tolist()
+            for index, pred, row, ps, ids in zip(
+                indices, preds, probs.tolist(), top_p.tolist(), top_i.tolist(), strict=True
+            ):
+                ranked = [x for p, i in zip(ps, ids, strict=True) for x in (self.classes[i], f"{p:.6f}")]
+                key = names[index] if names else index
+                writer.writerow([key, pred, self.classes[pred], *ranked, *(f"{p:.6f}" for p in row)])
+        print(f"cnnbench: wrote {self.path} ({len(indices)} row{'s' if len(indices) != 1 else ''})", flush=True)

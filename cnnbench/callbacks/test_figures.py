@@ -9,7 +9,6 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_warn
 
 from cnnbench.figures import (
     confusion_matrix,
@@ -50,10 +49,15 @@ class TestFigures(Callback):
             self._images.append(images[: self.grid_images].detach().clone())
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.world_size > 1:
-            rank_zero_warn("cnnbench: test figures are drawn in single-process runs only; skipped under DDP")
-            return
         labels, preds = torch.cat(self._labels).cpu(), torch.cat(self._preds).cpu()
+        if trainer.world_size > 1:
+            # Each rank tested its share of the split (EvalShardSampler): rank 0 draws from all of them, and its
+            # own images (first in the gathered order) make the prediction grid.
+            shares: list[Any] = [None] * trainer.world_size
+            torch.distributed.all_gather_object(shares, (labels, preds))
+            if not trainer.is_global_zero:
+                return
+            labels, preds = torch.cat([share[0] for share in shares]), torch.cat([share[1] for share in shares])
         matrix = confusion_matrix(labels, preds, len(self.classes))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         csv_path = write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")

@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 from cnnbench.data.datasets import Augment
 from cnnbench.data.fast import IndexDataset, index_collate
 from cnnbench.data.per_image import ImageTensorDataset
-from cnnbench.data.sampling import ResumableDataLoader, ResumableSampler, SeedMap
+from cnnbench.data.sampling import EvalShardSampler, ResumableDataLoader, ResumableSampler, SeedMap
 
 
 class SplitLoaders:
@@ -55,6 +55,8 @@ class SplitLoaders:
             dataset = ImageTensorDataset(images, labels, transform(), crop, flip, hp.crop_padding, hp.padding_mode)
             options.update(num_workers=num_workers, persistent_workers=num_workers > 0)
         if not train:
+            if trainer is not None and trainer.world_size > 1:
+                options["sampler"] = EvalShardSampler(dataset, trainer.world_size, trainer.global_rank)
             return DataLoader(dataset, **options)
         # The training order is a function of the run's seed and the epoch, sharded by rank, and resumable.
         sampler = ResumableSampler(

@@ -89,3 +89,23 @@ class ResumableDataLoader(DataLoader):
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self.sampler.seed = state_dict["seed"]  # the interrupted run's order, even if --seed_everything changed
         self.sampler.resume_at(state_dict["epoch"], state_dict["batches"] * self.batch_size)
+
+
+class EvalShardSampler(DistributedSampler):
+    """This rank's share of an evaluation split, in order and without padding: image ``i`` goes to rank
+    ``i % num_replicas``, each image to exactly one rank.
+
+    Lightning's default evaluation sampler under DDP repeats images until every rank has as many, so a split not
+    divisible by the rank count would be counted with duplicates. The shares may then differ by one image;
+    evaluation runs no per-batch collective, and the metrics add up their states at the epoch end.
+    """
+
+    def __init__(self, dataset: Any, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+        self.num_samples = len(range(rank, len(dataset), num_replicas))  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return self.num_samples

@@ -79,11 +79,11 @@ def write_pickle(path: Path, content: dict[str, object]) -> None:
     register_checksum(path)
 
 
-def write_cifar10(root: Path, seed: int = 0) -> Written:
-    """Write ``root/cifar-10-batches-py``: data_batch_1..5, test_batch and batches.meta."""
+def write_cifar10(root: Path, seed: int = 0, test_size: int = CIFAR_TEST) -> Written:
+    """Write ``root/cifar-10-batches-py``: data_batch_1..5, test_batch (``test_size`` images) and batches.meta."""
     folder = root / "cifar-10-batches-py"
     train = [(f"data_batch_{i}", CIFAR_TRAIN_PER_BATCH) for i in range(1, 6)]
-    written = write_pickle_batches(folder, [*train, ("test_batch", CIFAR_TEST)], 10, np.random.default_rng(seed))
+    written = write_pickle_batches(folder, [*train, ("test_batch", test_size)], 10, np.random.default_rng(seed))
     write_pickle(folder / "batches.meta", {"label_names": CIFAR10_NAMES, "num_cases_per_batch": CIFAR_TRAIN_PER_BATCH})
     parts = [written[name] for name, _ in train]
     return {"train": tuple(np.concatenate(p) for p in zip(*parts, strict=True)), "test": written["test_batch"]}

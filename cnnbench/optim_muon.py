@@ -162,4 +162,3 @@ def muon_groups(groups: list[dict[str, Any]], model: nn.Module, lr: float, momen
     rest = [{**g, "params": [p for p in g["params"] if id(p) not in ids], "muon": False, "aux": aux} for g in groups]
     muon = {"params": matrices, "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "muon": True}
     return [muon, *(g for g in rest if g["params"])]
-

@@ -95,8 +95,15 @@ class WandbOptions:
 
 
 def wandb_logger(
-    options: WandbOptions, run_dir: Path, model: str, dataset: str, family: str | None, configs: Sequence[str] = (),
-    log_dir: Path | None = None, group: str | None = None, job_type: str = "fit",
+    options: WandbOptions,
+    run_dir: Path,
+    model: str,
+    dataset: str,
+    family: str | None,
+    configs: Sequence[str] = (),
+    log_dir: Path | None = None,
+    group: str | None = None,
+    job_type: str = "fit",
 ) -> WandbLogger | None:
     """The run's W&B logger, or None when W&B is off.
 

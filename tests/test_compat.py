@@ -92,7 +92,6 @@ def test_checkpoint_path_hook_runs_between_parsing_and_instantiation(tmp_path: P
         Refusing(_Tiny, args=["fit", "--ckpt_path=x.ckpt"])
 
 
-
 def test_lightnings_per_batch_sigterm_broadcast_is_the_one_skipped() -> None:
     from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
 

@@ -25,9 +25,7 @@ def stopped(process: subprocess.Popen) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("stop_at", ["3", "5"], ids=["epoch_end", "mid_epoch_step"])
-def test_a_kill_right_after_the_checkpoint_write_loses_no_row(
-    stop_at: str, cifar_dir: Path, tmp_path: Path
-) -> None:
+def test_a_kill_right_after_the_checkpoint_write_loses_no_row(stop_at: str, cifar_dir: Path, tmp_path: Path) -> None:
     # 5 steps an epoch, last.ckpt every 2 steps and at epoch ends: saves at steps 2, 4, 5 (epoch 0's end), 6, 8, ...
     # The 3rd is an epoch end (its epoch row pending), the 5th a step inside epoch 1 (its step row pending).
     extra = ["--trainer.max_epochs=3", "--checkpoint.last_every_n_steps=2"]

@@ -138,13 +138,14 @@ def test_random_kills_and_resumes_give_the_uninterrupted_run(cifar_dir: Path, tm
             target = rng.randint(4, 8) if attempt == 1 else rng.randint(11, 13)  # of 20; saves every 2 steps
             reached = wait_for(lambda old=before, t=target: saved_step_since(root, old) >= t, process)
             time.sleep(rng.uniform(0.0, 0.3))  # shorter than the 3+ slowed saves left before the run's end
-        if attempt % 2 == 1 and process.poll() is None:
+        if process.poll() is not None:  # it had to be killed: it cannot have trained to the end
+            raise AssertionError(f"attempt {attempt} ended by itself: {process.stderr.read().decode()[-2000:]}")
+        if attempt % 2 == 1:
             stop_outside_the_row_gap(root, process, expected_dir)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            kills += 1
-            kills_mid_write += attempt % 2 == 0 and reached
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+        kills_mid_write += attempt % 2 == 0 and reached
         # What a kill leaves must load: last.ckpt is always complete (never a half-written file).
         for last in root.glob("*/*/checkpoints/last.ckpt"):
             weights(last)

@@ -7,12 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cnnbench.run_lock import read_holder
 from tests.helpers.runs import CnnbenchCLI, base_args, read_metrics
 
 HOOK = "--trainer.plugins=tests.helpers.callbacks.StopAfterSave"
@@ -103,11 +105,51 @@ def test_a_killed_holder_leaves_no_lock_behind(one_epoch_run, tmp_path: Path) ->
     assert f"pid {resumed.pid}" in (run_dir / "run.lock").read_text()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_holders_surviving_loader_worker_does_not_hold_the_run(one_epoch_run, tmp_path: Path) -> None:  # noqa: ANN001
+    args, run_dir = one_epoch_run
+    holder = start([*args, HOOK, "--data.fast=false", "--data.num_workers=1"], tmp_path, stop_after="last.ckpt")
+    wait_for(lambda: stopped(holder))
+    # Its data loader worker, forked while the lock was held, outlives a SIGKILLed fit by up to seconds (until it
+    # notices); frozen here, it outlives it for as long as the test needs.
+    workers = [int(pid) for pid in Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split()]
+    assert workers
+    for worker in workers:
+        os.kill(worker, signal.SIGSTOP)
+    holder.kill()
+    holder.wait()
+    try:
+        resumed = start(args, tmp_path)
+        _, err = resumed.communicate(timeout=240)
+        assert resumed.returncode == 0, err
+    finally:
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+
+
 def test_readers_need_no_lock(one_epoch_run, tmp_path: Path, cifar_dir: Path) -> None:  # noqa: ANN001
     args, run_dir = one_epoch_run
-    import fcntl
+    hold = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.lockf(f, fcntl.LOCK_EX); "
+        "print(1, flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(run_dir / "run.lock")], stdout=subprocess.PIPE, text=True
+    )
+    STARTED.append(holder)
+    assert holder.stdout.readline() == "1\n"  # held, as a live fit holds it
+    cli = CnnbenchCLI(args=["test", *base_args(cifar_dir, tmp_path / "runs", "--ckpt_path=last")])
+    assert cli.trainer.callback_metrics["test/acc"] >= 0
 
-    with open(run_dir / "run.lock") as held:
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a live fit holds it
-        cli = CnnbenchCLI(args=["test", *base_args(cifar_dir, tmp_path / "runs", "--ckpt_path=last")])
-        assert cli.trainer.callback_metrics["test/acc"] >= 0
+
+def test_the_refusal_names_the_new_holder_not_the_ended_one_the_file_still_names(tmp_path: Path) -> None:
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    path = tmp_path / "run.lock"
+    path.write_text(f"host {socket.gethostname()} pid {ended.pid}\n")  # the previous holder's line
+    # The new holder has the lock but writes its line a moment later.
+    writer = threading.Timer(0.3, lambda: path.write_text(f"host {socket.gethostname()} pid {os.getpid()}\n"))
+    writer.start()
+    with open(path) as handle:
+        assert read_holder(handle) == f"host {socket.gethostname()} pid {os.getpid()}"
+    writer.join()

@@ -128,3 +128,17 @@ def load_global_train_means(checkpoint: dict[str, Any]) -> None:
         for key in TRAIN_MEANS:
             if key in state:
                 state[key] = torch.zeros_like(state[key])
+
+
+def gather_on_rank_zero(*tensors: Tensor) -> tuple[Tensor, ...] | None:
+    """Each of ``tensors`` (host tensors of this rank's share of an evaluation) concatenated over the ranks, in rank
+    order, on global rank 0; None on the other ranks. Without DDP: the tensors as given. Every rank must call it."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return tensors
+    if torch.distributed.get_world_size() == 1:
+        return tensors
+    shares: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(shares, tensors)
+    if torch.distributed.get_rank() != 0:
+        return None
+    return tuple(torch.cat(parts) for parts in zip(*shares, strict=True))

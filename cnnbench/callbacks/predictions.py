@@ -11,6 +11,8 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from cnnbench.metrics import gather_on_rank_zero
+
 
 class PredictionCSVWriter(BasePredictionWriter):
     """Writes one row per image: its file (or index in the test split), the top-k classes with their
@@ -34,17 +36,13 @@ class PredictionCSVWriter(BasePredictionWriter):
         # One predict loader: Lightning unwraps its predictions from the per-loader list, not its batch indices.
         indices = torch.tensor([i for batch in batch_indices[0] for i in batch], dtype=torch.long)
         probs = torch.cat([torch.empty(0, len(self.classes))] + [batch["probs"].float().cpu() for batch in predictions])
-        if trainer.world_size > 1:
-            # Each rank predicted its share of the images (EvalShardSampler): rank 0 puts them back in order.
-            shares: list[Any] = [None] * trainer.world_size
-            torch.distributed.all_gather_object(shares, (indices, probs))
-            if not trainer.is_global_zero:
-                return
-            indices = torch.cat([share[0] for share in shares])
-            probs = torch.cat([share[1] for share in shares])
-            order = indices.argsort()
-            indices, probs = indices[order], probs[order]
-        self.write(indices.tolist(), probs, getattr(trainer.datamodule, "predict_names", None) or [])
+        # Under DDP each rank predicted its share of the images (EvalShardSampler): rank 0 puts them back in order.
+        gathered = gather_on_rank_zero(indices, probs)
+        if gathered is None:
+            return
+        indices, probs = gathered
+        order = indices.argsort()
+        self.write(indices[order].tolist(), probs[order], getattr(trainer.datamodule, "predict_names", None) or [])
 
     def write(self, indices: Sequence[int], probs: torch.Tensor, names: Sequence[str]) -> None:
         """One row per image: ``names[i]`` (or the index ``i`` itself) for each of ``indices``, with its ``probs``."""

@@ -17,6 +17,7 @@ from cnnbench.figures import (
     write_confusion_csv,
 )
 from cnnbench.loggers import log_test_figures
+from cnnbench.metrics import gather_on_rank_zero
 
 
 class TestFigures(Callback):
@@ -49,15 +50,12 @@ class TestFigures(Callback):
             self._images.append(images[: self.grid_images].detach().clone())
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        labels, preds = torch.cat(self._labels).cpu(), torch.cat(self._preds).cpu()
-        if trainer.world_size > 1:
-            # Each rank tested its share of the split (EvalShardSampler): rank 0 draws from all of them, and its
-            # own images (first in the gathered order) make the prediction grid.
-            shares: list[Any] = [None] * trainer.world_size
-            torch.distributed.all_gather_object(shares, (labels, preds))
-            if not trainer.is_global_zero:
-                return
-            labels, preds = torch.cat([share[0] for share in shares]), torch.cat([share[1] for share in shares])
+        # Under DDP each rank tested its share of the split (EvalShardSampler): rank 0 draws from all of them, and
+        # its own images (first in the gathered order) make the prediction grid.
+        gathered = gather_on_rank_zero(torch.cat(self._labels).cpu(), torch.cat(self._preds).cpu())
+        if gathered is None:
+            return
+        labels, preds = gathered
         matrix = confusion_matrix(labels, preds, len(self.classes))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         csv_path = write_confusion_csv(matrix, self.classes, self.out_dir / "confusion_matrix.csv")

@@ -57,7 +57,7 @@ OVERFIT_SETUP = {
 
 @pytest.mark.parametrize("name", list_models())
 def test_one_batch_overfits(name: str) -> None:
-    """40 Adam steps on 8 fixed images drive the loss far below its start, and gradients reach every layer."""
+    """Within 40 Adam steps on 8 fixed images the loss falls far below its start, and gradients reach every layer."""
     torch.manual_seed(0)
     size, lr = OVERFIT_SETUP.get(name, (16, 1e-3))
     model = create_model(name, num_classes=10, in_channels=3, image_size=size)
@@ -66,14 +66,16 @@ def test_one_batch_overfits(name: str) -> None:
             module.p = 0.0  # memorizing 8 images is the point here, not regularization
     images, labels = torch.randn(8, 3, size, size), torch.arange(8)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(40):
+    losses: list[float] = []
+    for _ in range(40):  # stops once memorized: the big nets get there in a few steps, the AlexNets need ~30
         loss = nn.functional.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.25 * losses[0], f"{name}: loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+        if losses[-1] < 0.25 * losses[0]:
+            break
+    assert losses[-1] < 0.25 * losses[0], f"{name}: loss {losses[0]:.3f} -> {losses[-1]:.3f} in 40 steps"
     # The last step's gradients: every trained parameter (frozen ones excepted) got one, and none is all zeros (a
     # detached or unused layer).
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

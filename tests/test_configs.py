@@ -1,13 +1,15 @@
-"""Every config in configs/ parses and builds its model with the data's shapes."""
+"""Every config in configs/ parses and builds its model with the data's shapes; every sweep file's trial parses."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from cnnbench.models.summary import input_shape
+from cnnbench.sweep_spec import SweepSpec, trial_args
 from tests.helpers.model_params import expected_params
 from tests.helpers.runs import CnnbenchCLI
 
@@ -70,3 +72,49 @@ def test_candidate_recipe_trains_an_epoch_on_tiny_data(config: Path, cifar_dir: 
     assert len(muon) == 1 and len(muon[0]["params"]) == 6  # the six 3x3 convolutions
     written = yaml.safe_load(config.read_text())["model"]["init_args"]
     assert optimizer.state[muon[0]["params"][0]]["step"] == 1 and muon[0]["initial_lr"] == written["muon_lr"]
+
+
+# The Optuna sweep files (configs/sweeps/, W&B's aside): they name their config relative to the repository.
+OPTUNA_SWEEPS = sorted(p for p in (CONFIGS / "sweeps").glob("*.yaml") if not p.stem.startswith("wandb-"))
+
+
+def first_point(spec: SweepSpec) -> dict[str, object]:
+    """A trial's values: the first grid point, or each range's low end and each choice's first entry."""
+    return {key: dist.get("grid", dist.get("choice", dist.get("float", dist.get("int"))))[0]
+            for key, dist in spec.space.items()}  # fmt: skip
+
+
+def option_pairs(args: list[str]) -> dict[str, str]:
+    """``--key value`` and ``--key=value`` arguments as {key: value}."""
+    pairs, rest = {}, list(args)
+    while rest:
+        key = rest.pop(0).removeprefix("--")
+        key, value = key.split("=", 1) if "=" in key else (key, rest.pop(0))
+        pairs[key] = value
+    return pairs
+
+
+def cli_value(text: str) -> object:
+    """An argument's value as the parser reads it (JSON first: YAML 1.1 reads ``1e-05`` as a string)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("sweep", OPTUNA_SWEEPS, ids=lambda p: p.stem)
+def test_a_sweep_files_trial_is_a_fit_that_gets_its_values(
+    sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(CONFIGS.parent)
+    spec = SweepSpec.read(sweep)
+    args = trial_args(spec, tmp_path, 0, first_point(spec))
+    assert args[0] == "fit"
+    cli = CnnbenchCLI(args=[*args[1:], f"--data.data_dir={tmp_path}"], run=False)
+    config = cli.config.as_dict()
+    for key, value in option_pairs(args[1:]).items():
+        section, _, name = key.partition(".")
+        if section in ("model", "data"):  # a class's argument, written without its init_args
+            assert config[section]["init_args"][name.removeprefix("init_args.")] == cli_value(value), key
+        elif section == "trainer" or key == "seed_everything":
+            assert (config[section][name] if name else config[key]) == cli_value(value), key

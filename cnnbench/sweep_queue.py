@@ -82,12 +82,45 @@ def open_study(spec: SweepSpec, storage: Any, trials: int | None) -> Any:
                 break
             time.sleep(1)
         enqueued = int(study.user_attrs.get(ENQUEUED_ATTR, 0))
+        check_same_space(study, spec)
     wanted = min(wanted, len(points)) if points else wanted
     for k in range(enqueued, wanted):
         study.enqueue_trial(points[k] if points else {}, user_attrs={"cnnbench:slot": k})
     if wanted > enqueued or ENQUEUED_ATTR not in study.user_attrs:
         study.set_user_attr(ENQUEUED_ATTR, max(wanted, enqueued))
     return study
+
+
+def check_same_space(study: Any, spec: SweepSpec) -> None:
+    """Refuse, before any trial is claimed, a sweep file whose space Optuna cannot add to this stored study: a grid or
+    choice key with other values (Optuna fails each new trial on it), or a key of another kind."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+        check_distribution_compatibility,
+    )
+
+    def of_file(dist: dict[str, Any]) -> Any:
+        log = bool(dist.get("log"))
+        if "float" in dist:
+            return FloatDistribution(*map(float, dist["float"]), log=log)
+        if "int" in dist:
+            return IntDistribution(*map(int, dist["int"]), log=log)
+        return CategoricalDistribution(dist.get("grid", dist.get("choice")))
+
+    wanted = {key: of_file(dist) for key, dist in spec.space.items()}
+    for trial in study.get_trials(deepcopy=False):
+        for key, stored in trial.distributions.items():
+            if key not in wanted:
+                continue
+            try:
+                check_distribution_compatibility(stored, wanted[key])
+            except ValueError:
+                raise CnnbenchError(
+                    f"study '{spec.study}' in this storage has space.{key} as {stored}, the sweep file as "
+                    f"{wanted[key]}: a changed search space needs a new 'study' name (or another --storage)"
+                ) from None
 
 
 def claim(study: Any, storage: Any) -> Any | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from cnnbench.sweep_queue import ENQUEUED_ATTR, make_storage
@@ -87,6 +87,35 @@ def test_bad_sweep_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.slow
+def test_a_changed_grid_on_a_stored_study_is_one_line_before_any_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Optuna cannot add a grid point to a stored categorical key: said before a trial is claimed, not as a traceback
+    from each new trial."""
+    root = tmp_path / "runs"
+    (root / "s").mkdir(parents=True)
+    storage = make_storage(f"sqlite:///{root / 's' / 'study.db'}")
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    study.set_user_attr(ENQUEUED_ATTR, 2)
+    grid = CategoricalDistribution([0.01, 0.03])
+    for lr, value in ((0.01, 0.7), (0.03, 0.6)):
+        study.add_trial(create_trial(params={"model.init_args.lr": lr}, distributions={"model.init_args.lr": grid},
+                                     value=value))  # fmt: skip
+    sweep = _sweep_file(tmp_path, tmp_path / "no-data", root, sampler="grid",
+                        space={"model.init_args.lr": {"grid": [0.01, 0.03, 0.003]}})  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", str(sweep)])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "space.model.init_args.lr" in err and "new 'study' name" in err
+    assert len(_study(root).trials) == 2  # nothing claimed, enqueued or failed
+    # The same grid again is the same study: accepted (complete, so nothing runs).
+    _sweep_file(tmp_path, tmp_path / "no-data", root, sampler="grid",
+                space={"model.init_args.lr": {"grid": [0.01, 0.03]}})  # fmt: skip
+    main(["sweep", str(sweep)])
+    assert len(_study(root).trials) == 2
+
+
 def test_two_workers_share_one_study_and_run_each_grid_point_once(cifar_dir: Path, tmp_path: Path) -> None:
     root = tmp_path / "runs"
     sweep = _sweep_file(tmp_path, cifar_dir, root, sampler="grid", space={"seed_everything": {"grid": [0, 1, 2, 3]}})

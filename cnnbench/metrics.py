@@ -133,9 +133,8 @@ def load_global_train_means(checkpoint: dict[str, Any]) -> None:
 def gather_on_rank_zero(*tensors: Tensor) -> tuple[Tensor, ...] | None:
     """Each of ``tensors`` (host tensors of this rank's share of an evaluation) concatenated over the ranks, in rank
     order, on global rank 0; None on the other ranks. Without DDP: the tensors as given. Every rank must call it."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return tensors
-    if torch.distributed.get_world_size() == 1:
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if not distributed or torch.distributed.get_world_size() == 1:
         return tensors
     shares: list[Any] = [None] * torch.distributed.get_world_size()
     torch.distributed.all_gather_object(shares, tensors)

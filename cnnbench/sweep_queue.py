@@ -94,22 +94,9 @@ def open_study(spec: SweepSpec, storage: Any, trials: int | None) -> Any:
 def check_same_space(study: Any, spec: SweepSpec) -> None:
     """Refuse, before any trial is claimed, a sweep file whose space Optuna cannot add to this stored study: a grid or
     choice key with other values (Optuna fails each new trial on it), or a key of another kind."""
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-        check_distribution_compatibility,
-    )
+    from optuna.distributions import check_distribution_compatibility
 
-    def of_file(dist: dict[str, Any]) -> Any:
-        log = bool(dist.get("log"))
-        if "float" in dist:
-            return FloatDistribution(*map(float, dist["float"]), log=log)
-        if "int" in dist:
-            return IntDistribution(*map(int, dist["int"]), log=log)
-        return CategoricalDistribution(dist.get("grid", dist.get("choice")))
-
-    wanted = {key: of_file(dist) for key, dist in spec.space.items()}
+    wanted = spec.distributions()
     for trial in study.get_trials(deepcopy=False):
         for key, stored in trial.distributions.items():
             if key not in wanted:

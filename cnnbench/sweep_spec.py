@@ -68,17 +68,33 @@ class SweepSpec:
         values = [self.space[k].get("grid", self.space[k].get("choice")) for k in keys]
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
+    def distributions(self) -> dict[str, Any]:
+        """Each key of the space as the Optuna distribution its trials draw from."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        def of(dist: dict[str, Any]) -> Any:
+            log = bool(dist.get("log"))
+            if "float" in dist:
+                return FloatDistribution(*map(float, dist["float"]), log=log)
+            if "int" in dist:
+                return IntDistribution(*map(int, dist["int"]), log=log)
+            return CategoricalDistribution(dist.get("grid", dist.get("choice")))
+
+        return {key: of(dist) for key, dist in self.space.items()}
+
 
 def suggest(trial: Any, spec: SweepSpec) -> dict[str, Any]:
     """The trial's value of every key of the space (a grid point's are fixed by its enqueued parameters)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
     params = {}
-    for key, dist in spec.space.items():
-        if "float" in dist:
-            params[key] = trial.suggest_float(key, *map(float, dist["float"]), log=bool(dist.get("log")))
-        elif "int" in dist:
-            params[key] = trial.suggest_int(key, *map(int, dist["int"]), log=bool(dist.get("log")))
+    for key, dist in spec.distributions().items():
+        if isinstance(dist, CategoricalDistribution):
+            params[key] = trial.suggest_categorical(key, dist.choices)
+        elif isinstance(dist, IntDistribution):
+            params[key] = trial.suggest_int(key, dist.low, dist.high, log=dist.log)
         else:
-            params[key] = trial.suggest_categorical(key, dist.get("grid", dist.get("choice")))
+            params[key] = trial.suggest_float(key, dist.low, dist.high, log=dist.log)
     return params
 
 

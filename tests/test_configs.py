@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from optuna.distributions import CategoricalDistribution
 
 from cnnbench.models.summary import input_shape
 from cnnbench.sweep_spec import SweepSpec, trial_args
@@ -80,8 +81,8 @@ OPTUNA_SWEEPS = sorted(p for p in (CONFIGS / "sweeps").glob("*.yaml") if not p.s
 
 def first_point(spec: SweepSpec) -> dict[str, object]:
     """A trial's values: the first grid point, or each range's low end and each choice's first entry."""
-    return {key: dist.get("grid", dist.get("choice", dist.get("float", dist.get("int"))))[0]
-            for key, dist in spec.space.items()}  # fmt: skip
+    return {key: dist.choices[0] if isinstance(dist, CategoricalDistribution) else dist.low
+            for key, dist in spec.distributions().items()}  # fmt: skip
 
 
 def option_pairs(args: list[str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from cnnbench.models.summary import describe
-from tests.helpers.runs import CnnbenchCLI, base_args, main, read_csv, read_metrics
+from tests.helpers.runs import CnnbenchCLI, base_args, fake_run, main, read_csv, read_metrics
 
 
 def test_a_grid_over_three_seeds_is_one_report_row(
@@ -86,3 +86,23 @@ def test_a_run_without_validation_counts_its_epochs_and_its_compute_to_the_final
     # All 100 train images (no validation split), 3 epochs, 3x the forward FLOPs per image.
     assert float(row["train PFLOPs to best"]) == pytest.approx(3 * mflops * 1e6 * 100 * 3 / 1e15, rel=0.01)
     assert row["best val acc"] == ""
+
+
+def test_a_run_short_of_its_planned_epochs_stays_out_of_its_group(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    root, out = tmp_path / "runs", tmp_path / "report"
+    fake_run(root / "seed0", 0.1, 0, 70.0, epochs=3, max_epochs=3)
+    fake_run(root / "seed1", 0.1, 1, 74.0, epochs=3, max_epochs=3)
+    fake_run(root / "seed2", 0.1, 2, 40.0, epochs=1, max_epochs=3)  # still training, or killed after one epoch
+    # A resume that extended the plan: its latest config counts, so 3 epochs of a 5-epoch plan are short too.
+    fake_run(root / "seed3", 0.1, 3, 75.0, epochs=3, max_epochs=3)
+    (root / "seed3" / "config.resume-1.yaml").write_text(yaml.safe_dump({"trainer": {"max_epochs": 5}}))
+    main(["report", str(root), f"--out={out}", "--figures=none"])
+    header, *rows = read_csv(out / "groups.csv")
+    (row,) = (dict(zip(header, r, strict=True)) for r in rows)
+    assert row["n"] == "2" and row["best val acc"] == f"72.00 ± {statistics.stdev([70.0, 74.0]):.2f}"
+    assert len(read_csv(out / "comparison.csv")) == 1 + 4  # the per-run table still lists every run
+    printed = capsys.readouterr().out
+    assert "left out of the groups, short of their planned epochs" in printed
+    assert f"{root / 'seed2'}: 1 of 3 epochs" in printed and f"{root / 'seed3'}: 3 of 5 epochs" in printed

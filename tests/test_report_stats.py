@@ -7,10 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
 
 from cnnbench.report import stats
-from tests.helpers.runs import main
+from tests.helpers.runs import fake_run, main
 
 # Student's t, two-sided 95% (the 0.975 quantile), from a printed t table, by degrees of freedom.
 PUBLISHED_T95 = {
@@ -54,21 +53,6 @@ def test_paired_and_welch_differences_match_the_hand_computed_intervals() -> Non
     # The same values without their seeds cannot be paired: Welch, whose interval is far wider.
     d = stats.compare(list(BASELINE.values()), list(SAME_SEEDS.values()))
     assert d.method == "welch" and d.within_noise
-
-
-def fake_run(folder: Path, lr: float, seed: int, best_val: float) -> None:
-    """A run folder as ``fit`` leaves it, with just what the report reads (the recipe differs by its lr)."""
-    folder.mkdir(parents=True)
-    config = {"seed_everything": seed, "model": {"class_path": "cnnbench.models.simple_cnn.SimpleCNN",
-              "init_args": {"lr": lr}}, "data": {"class_path": "cnnbench.data.ImageDataModule",
-              "init_args": {"dataset": "cifar10"}}}  # fmt: skip
-    (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    (folder / "hparams.yaml").write_text(yaml.safe_dump({"in_channels": 3, "image_size": 32, "num_classes": 10}))
-    rows = [{"epoch": 0, "step": 4, "val/acc": best_val / 200}, {"epoch": 1, "step": 9, "val/acc": best_val / 100}]
-    with open(folder / "metrics.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["epoch", "step", "val/acc"])
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def test_report_baseline_pairs_by_seed_or_falls_back_to_welch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -94,7 +94,10 @@ def report_command(args: list[str]) -> None:
     options = parser.parse_args(args)
     runs = [RunRecord.read(path) for path in groups.find_runs(options.runs)]
     labels = groups.check_same_data(runs, options.allow_mixed_data)
-    seed_groups = groups.group_runs(runs, labels)
+    # A run short of its planned epochs (still training, or stopped) would pull its group's mean towards an early
+    # epoch's accuracy: it stays in the per-run table and leaves the group statistics, named below them.
+    short = [run for run in runs if not run.ended]
+    seed_groups = groups.group_runs([run for run in runs if run.ended], labels)
     base = baseline.find_baseline(seed_groups, options.baseline) if options.baseline else None
     options.out.mkdir(parents=True, exist_ok=True)
 
@@ -124,6 +127,12 @@ def report_command(args: list[str]) -> None:
         written += test_figures(figures_run, options.out, options.data_dir)
     print(markdown(rows))
     print("\nruns that differ only in their seed (mean ± std, 95% CI of the mean):\n" + groups.markdown(group_rows))
+    if short:
+        print(
+            "\nleft out of the groups, short of their planned epochs (still training, or stopped; `cnnbench fit "
+            "--config RUN/config.yaml --ckpt_path RUN/checkpoints/last.ckpt` resumes one):\n"
+            + "\n".join(f"  {run.path}: {run.epochs} of {run.planned_epochs} epochs" for run in short)
+        )
     if base is not None:
         print(f"\ndifference to the baseline {base.name} (percentage points, 95% CI):\n" + baseline.markdown(diff_rows))
     print("\nwrote " + ", ".join(str(p) for p in written))

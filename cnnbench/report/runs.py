@@ -79,6 +79,25 @@ class RunRecord:
         return max(len(self.per_epoch("val/acc")), len(self.per_epoch("train/loss")))
 
     @property
+    def planned_epochs(self) -> int | None:
+        """The epochs the run was given, by its latest config (a resume may have extended it); None when its end is
+        not a number of epochs (``--trainer.max_steps`` alone, or an early-stopping callback decides it)."""
+        latest = max(self.path.glob("config.resume-*.yaml"), key=_resume_number, default=self.path / "config.yaml")
+        config = yaml.safe_load(latest.read_text()) if latest.is_file() else self.config
+        trainer = (config or {}).get("trainer") or {}
+        if "EarlyStopping" in str(trainer.get("callbacks")):
+            return None
+        epochs = trainer.get("max_epochs")
+        return epochs if isinstance(epochs, int) and epochs > 0 else None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the run trained all its planned epochs (or has no such plan); False for a run still going, one
+        stopped by a kill, a limit, divergence or a sweep's pruner."""
+        planned = self.planned_epochs
+        return planned is None or self.epochs >= planned
+
+    @property
     def best_val_acc(self) -> float | None:
         accs = [v for _, v in self.per_epoch("val/acc")]
         return max(accs) if accs else None
@@ -108,6 +127,11 @@ class RunRecord:
         hp = self.hparams
         info = describe(self.model, hp["in_channels"], hp["image_size"], hp["num_classes"])
         return info.params, info.mflops
+
+
+def _resume_number(path: Path) -> int:
+    """k of ``config.resume-k.yaml`` (the k-th resume's config)."""
+    return int(path.stem.rsplit("-", 1)[1])
 
 
 def fmt(value: float | None, spec: str) -> str:

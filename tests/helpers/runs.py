@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+import yaml
 
 from cnnbench.__main__ import main
 from cnnbench.cli import CnnbenchCLI
@@ -112,3 +113,24 @@ def read_metrics(run_dir: Path) -> list[dict[str, str]]:
 
 def column(rows: list[dict[str, str]], name: str) -> list[tuple[int, float]]:
     return [(int(r["step"]), float(r[name])) for r in rows if r.get(name)]
+
+
+def fake_run(
+    folder: Path, lr: float, seed: int, best_val: float, epochs: int = 2, max_epochs: int | None = None
+) -> None:
+    """A run folder as ``fit`` leaves it, with just what the report reads (the recipe differs by its lr): ``epochs``
+    validated epochs, the last at ``best_val`` percent, the first at half of it; ``max_epochs`` its plan, if any."""
+    folder.mkdir(parents=True)
+    config = {"seed_everything": seed, "model": {"class_path": "cnnbench.models.simple_cnn.SimpleCNN",
+              "init_args": {"lr": lr}}, "data": {"class_path": "cnnbench.data.ImageDataModule",
+              "init_args": {"dataset": "cifar10"}}}  # fmt: skip
+    if max_epochs is not None:
+        config["trainer"] = {"max_epochs": max_epochs}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "hparams.yaml").write_text(yaml.safe_dump({"in_channels": 3, "image_size": 32, "num_classes": 10}))
+    last = epochs - 1
+    rows = [{"epoch": e, "step": 5 * e + 4, "val/acc": best_val / (100 if e == last else 200)} for e in range(epochs)]
+    with open(folder / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["epoch", "step", "val/acc"])
+        writer.writeheader()
+        writer.writerows(rows)

@@ -17,7 +17,7 @@ def flush_denormals() -> None:
     """Make the CPU treat float denormals (magnitudes below 1.2e-38) as zero, in this thread and every thread
     started after it.
 
-    x86 CPUs compute with denormals in microcode, 10-20x slower per element. Training makes them: Adam's first
+    x86 CPUs compute with denormals in microcode, many times slower per element. Training makes them: Adam's first
     moment of a weight that gets no gradient (the inputs of a dead ReLU unit) decays by beta1 each step and turns
     denormal after about 800 steps, so a large linear layer's optimizer step slows down epoch after epoch. Values
     that small change no result. Threads copy the setting when they start, so it must come before torch's first

@@ -1,4 +1,4 @@
-"""The ``cnnbench`` command flushes float denormals to zero on every CPU thread (they cost 10-20x per element)."""
+"""The ``cnnbench`` command flushes float denormals to zero on every CPU thread (each costs many normal operations)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 
 from cnnbench.report import stats
 from tests.helpers.runs import fake_run, main
@@ -55,7 +56,9 @@ def test_paired_and_welch_differences_match_the_hand_computed_intervals() -> Non
     assert d.method == "welch" and d.within_noise
 
 
-def test_report_baseline_pairs_by_seed_or_falls_back_to_welch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_report_baseline_pairs_by_seed_or_falls_back_to_welch(
+    tmp_path: Path, capsys: pytest.CaptureFixture, saved_figures: dict[str, Figure]
+) -> None:
     root, out = tmp_path / "runs", tmp_path / "report"
     for lr, values in ((0.1, BASELINE), (0.2, SAME_SEEDS), (0.3, OTHER_SEEDS)):
         for seed, acc in values.items():
@@ -64,6 +67,9 @@ def test_report_baseline_pairs_by_seed_or_falls_back_to_welch(tmp_path: Path, ca
     with open(out / "groups.csv", newline="") as f:
         names = [row["group"] for row in csv.DictReader(f)]
     assert len(names) == 3 and all(name.startswith("cifar10-simple_cnn-") for name in names)
+    # Three recipes of one model on one dataset: the group curves' legend tells them apart by the group column.
+    labels = [line.get_label() for line in saved_figures["group_curves.png"].axes[0].get_lines()]
+    assert labels == [f"{name} (n=3)" for name in names]
     main(["report", str(root), f"--out={out}", "--figures=none", f"--baseline={names[0]}"])
     with open(out / "baseline.csv", newline="") as f:
         rows = {row["group"]: row for row in csv.DictReader(f)}

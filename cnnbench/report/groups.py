@@ -225,6 +225,9 @@ def save_group_curves(groups: Sequence[Group], path: Path) -> Path:
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
+    # "model dataset" names a group unless two recipes of one model share it: then the group column's name does.
+    names = [f"{group.runs[0].model} {group.runs[0].dataset}" for group in groups]
+    names = [group.name if names.count(name) > 1 else name for group, name in zip(groups, names, strict=True)]
     for i, group in enumerate(groups):
         for ax, name in zip(axes, ("val/acc", "val/loss"), strict=True):
             per_run = [dict(r.per_epoch(name)) for r in group.runs]
@@ -235,7 +238,7 @@ def save_group_curves(groups: Sequence[Group], path: Path) -> Path:
             mean = [statistics.fmean(p) for p in points]
             std = [statistics.stdev(p) if len(p) > 1 else 0.0 for p in points]
             x = [e + 1 for e in epochs]
-            label = f"{group.runs[0].model} {group.runs[0].dataset} (n={len(group.runs)})"
+            label = f"{names[i]} (n={len(group.runs)})"
             ax.plot(x, mean, color=f"C{i % 10}", label=label)
             ax.fill_between(x, [m - s for m, s in zip(mean, std, strict=True)],
                             [m + s for m, s in zip(mean, std, strict=True)], color=f"C{i % 10}", alpha=0.2)  # fmt: skip

@@ -32,7 +32,7 @@ from cnnbench.errors import CheckpointNotFoundError
 from cnnbench.launch import in_slurm_job, newest_state
 from cnnbench.logger_args import expand_logger_names, place_in_run_folder
 from cnnbench.models.registry import expand_model_short_names, model_name, spec_of
-from cnnbench.models.summary import describe
+from cnnbench.models.summary import measure
 from cnnbench.parser import CnnbenchArgumentParser
 from cnnbench.report.groups import run_group
 from cnnbench.wandb_run import FitRunSummary, WandbOptions, wandb_logger
@@ -191,7 +191,12 @@ class CnnbenchCLI(CheckpointOptionsHook):
         callbacks = _as_list(given.get("callbacks"))
         if given.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(RunProgressBar())  # before cnnbench's: it stops before the fit summary is printed
-        callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data, options["checkpoint"])
+        # The network as configured (its widths too), not the registry's default: the report's FLOPs read this.
+        hp = self.model.hparams
+        info = measure(self.model.backbone, self.model.model_name, hp.in_channels, hp.image_size)
+        size = {"name": info.name, "params": info.params, "mflops": round(info.mflops, 2)}
+        self.save_config_kwargs["model_size"] = {f"model/{key}": value for key, value in size.items()}
+        callbacks += run_callbacks(subcommand, self.run_dir, self.log_dir, data, options["checkpoint"], size)
         model = options["model"]
         spec = spec_of(model["class_path"], model.get("init_args"))
         # W&B's group is the report's: from the config as config.yaml has it (SaveRunConfig dumps it the same way).
@@ -214,11 +219,6 @@ class CnnbenchCLI(CheckpointOptionsHook):
         if torch.cuda.is_available() and str(given.get("precision") or "32").startswith("32"):
             # fp32 on tensor-core GPUs: choose the matmul precision (TF32 unless deterministic), never inherit it.
             torch.set_float32_matmul_precision("highest" if given.get("deterministic") else "high")
-        hp = self.model.hparams
-        info = describe(self.model.model_name, hp.in_channels, hp.image_size, hp.num_classes)
-        self.save_config_kwargs["model_size"] = {
-            "model/name": info.name, "model/params": info.params, "model/mflops": round(info.mflops, 2)
-        }  # fmt: skip
         trainer = super().instantiate_trainer(**kwargs)
         return trainer
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnbench.models.summary import describe
+from cnnbench.models.registry import create_model
+from cnnbench.models.summary import describe, measure
 from cnnbench.report.compute import eval_pflops, planned_pflops
 from tests.helpers.runs import CnnbenchCLI, base_args, main, read_csv
 
@@ -51,3 +52,23 @@ def test_report_counts_evaluation_with_its_tta_passes(cifar_dir: Path, tmp_path:
 def read_csv_dicts(path: Path) -> list[dict[str, str]]:
     header, *rows = read_csv(path)
     return [dict(zip(header, r, strict=True)) for r in rows]
+
+
+def test_report_counts_the_network_as_built_and_a_step_limited_last_epoch_by_its_share(
+    cifar_dir: Path, tmp_path: Path
+) -> None:
+    # No validation split: the last epoch is the best. 100 training images in batches of 16 are 7 steps an epoch;
+    # 10 steps end in epoch 1 after 3 of its 7 steps.
+    root, out = tmp_path / "runs", tmp_path / "report"
+    options = ("--model.channels=4", "--data.val_size=0", "--trainer.max_epochs=-1", "--trainer.max_steps=10")
+    fit = CnnbenchCLI(args=["fit", *base_args(cifar_dir, root, *options)])
+    main(["report", str(root), f"--out={out}", "--figures=none"])
+    header, row = read_csv(out / "groups.csv")
+    row = dict(zip(header, row, strict=True))
+    built = measure(create_model("simple_cnn", channels=4), "simple_cnn", 3, 32)
+    assert built.mflops < describe("simple_cnn", 3, 32, 10).mflops  # the registry's default has 16 channels
+    assert json.loads((fit.run_dir / "environment.json").read_text())["model"]["mflops"] == round(built.mflops, 2)
+    assert float(row["MFLOPs"]) == pytest.approx(built.mflops, abs=0.05)
+    assert int(row["params"].replace(",", "")) == built.params
+    expected = 3 * round(built.mflops, 2) * 1e6 * 100 * (1 + 3 / 7) / 1e15
+    assert float(row["train PFLOPs to best"]) == pytest.approx(expected, rel=0.01)

@@ -1,6 +1,7 @@
 """Callbacks the CLI adds to every run: checkpoints, config saving, prediction writing."""
 
 from pathlib import Path
+from typing import Any
 
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.callbacks import Callback
@@ -20,10 +21,15 @@ from cnnbench.runs import CHECKPOINT_DIR, CheckpointOptions
 
 
 def run_callbacks(
-    subcommand: str, run_dir: Path, log_dir: Path, data: LightningDataModule, options: CheckpointOptions
+    subcommand: str,
+    run_dir: Path,
+    log_dir: Path,
+    data: LightningDataModule,
+    options: CheckpointOptions,
+    model_size: dict[str, Any] | None = None,
 ) -> list[Callback]:
     """The callbacks cnnbench adds to the user's: checkpoints and the summary of ``fit``, the CSV of ``predict``,
-    ``test`` figures."""
+    ``test`` figures. ``model_size`` (``name``, ``params``, ``mflops``) goes into ``environment.json``."""
     # A data module of the user's may name no classes: they are then numbered.
     classes = list(getattr(data, "classes", None) or map(str, range(data.num_classes)))
     if subcommand == "fit":
@@ -37,7 +43,7 @@ def run_callbacks(
             LatestCheckpoint(checkpoint_dir, options.last_every_n_steps),
             PendingMetricsRow(log_dir / "metrics.csv"),
             FitSummary(run_dir),
-            EnvironmentRecord(run_dir),
+            EnvironmentRecord(run_dir, model_size),
         ]
     cleanup = EmptyFolderCleanup(log_dir)
     if subcommand == "predict":

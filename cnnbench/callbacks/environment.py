@@ -1,6 +1,8 @@
-"""``environment.json``: which code, packages, devices and data a run used, so runs can be compared fairly later.
+"""``environment.json``: which code, packages, devices, data and network a run used, so runs can be compared fairly
+later.
 
-``cnnbench report`` reads it to refuse comparing runs trained or evaluated on different data.
+``cnnbench report`` reads it to refuse comparing runs trained or evaluated on different data, and for the network's
+size and FLOPs as it was built (its widths, not the registry's default).
 """
 
 from __future__ import annotations
@@ -120,14 +122,17 @@ class EnvironmentRecord(Callback):
     """Writes ``environment.json`` into the run folder (rank zero); a resumed run keeps it and adds
     ``environment.resume-1.json``, ``-2``, ... as ``config.yaml`` does. Loggers other than CSV get it too."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, model_size: dict[str, Any] | None = None) -> None:
         self.run_dir = Path(run_dir)
+        self.model_size = model_size  # the network as built: name, params, forward MFLOPs per image
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         # The data module's setup ran before the callbacks' (Lightning's order): its validation split exists.
         if stage != "fit" or not trainer.is_global_zero:
             return
         record = environment(trainer)
+        if self.model_size:
+            record["model"] = self.model_size
         self.run_dir.mkdir(parents=True, exist_ok=True)
         name, k = "environment.json", 0
         while (self.run_dir / name).exists():

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnbench.data.datasets import DATASETS
@@ -30,15 +31,28 @@ def input_shape(name: str, dataset: str) -> tuple[int, int]:
 
 
 def describe(name: str, in_channels: int, image_size: int, num_classes: int = 10) -> ModelInfo:
-    """Parameter count and forward FLOPs of ``name`` for one ``in_channels`` x ``image_size``^2 image.
+    """Parameter count and forward FLOPs of the registered model ``name``, built with its default options."""
+    model = create_model(name, num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+    return measure(model, name, in_channels, image_size)
+
+
+def measure(model: nn.Module, name: str, in_channels: int, image_size: int) -> ModelInfo:
+    """Parameter count and forward FLOPs of the network ``model`` as built (its widths and other options) for one
+    ``in_channels`` x ``image_size``^2 image. The forward runs in eval mode without gradients: no state changes.
 
     FLOPs are what ``torch.utils.flop_counter`` counts: convolutions and matrix products (2 per multiply-add);
     normalization, activations and pooling are not counted.
     """
-    model = create_model(name, num_classes=num_classes, in_channels=in_channels, image_size=image_size).eval()
+    weight = next(model.parameters(), None)
+    device, dtype = (weight.device, weight.dtype) if weight is not None else (torch.device("cpu"), torch.float32)
+    training = model.training
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.zeros(1, in_channels, image_size, image_size))
+    try:
+        model.eval()
+        with counter, torch.no_grad():
+            model(torch.zeros(1, in_channels, image_size, image_size, device=device, dtype=dtype))
+    finally:
+        model.train(training)
     params = sum(p.numel() for p in model.parameters())
     return ModelInfo(name, in_channels, image_size, params, counter.get_total_flops() / 1e6)
 

@@ -128,7 +128,8 @@ def to_best(run: RunRecord, mflops: float) -> tuple[float | None, float | None]:
     """Training seconds and training PFLOPs (3x the forward FLOPs per image seen) up to the best validation epoch,
     or for a run without validation (``--data.val_size 0``) up to its last epoch: its final state is its model.
 
-    The images per epoch come from environment.json; without it the PFLOPs are unknown.
+    The images per epoch come from environment.json; without it the PFLOPs are unknown. A last epoch cut by a step
+    limit counts by its share of the steps (``RunRecord.epochs_through``).
     """
     accs, ends = run.per_epoch("val/acc"), run.per_epoch("train/loss")
     if not accs and not ends:
@@ -136,7 +137,7 @@ def to_best(run: RunRecord, mflops: float) -> tuple[float | None, float | None]:
     best = max(accs, key=lambda ev: (ev[1], -ev[0]))[0] if accs else ends[-1][0]
     seconds = [s for e, s in run.per_epoch("train/epoch_s") if e <= best]
     images = ((environment(run) or {}).get("data") or {}).get("train_images")
-    pflops = 3 * mflops * 1e6 * images * (best + 1) / 1e15 if images else None
+    pflops = 3 * mflops * 1e6 * images * run.epochs_through(best) / 1e15 if images else None
     return (sum(seconds) if seconds else None), pflops
 
 

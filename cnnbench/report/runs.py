@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -124,9 +125,24 @@ class RunRecord:
         return statistics.median(rates) if rates else None
 
     def size(self) -> tuple[int, float]:
+        """(parameters, forward MFLOPs per image) of the network the run trained, as ``environment.json`` recorded
+        it; runs from before that record are counted at the registry's default options."""
+        env = self.path / "environment.json"
+        recorded = (json.loads(env.read_text()) or {}).get("model") if env.is_file() else None
+        if recorded:
+            return int(recorded["params"]), float(recorded["mflops"])
         hp = self.hparams
         info = describe(self.model, hp["in_channels"], hp["image_size"], hp["num_classes"])
         return info.params, info.mflops
+
+    def epochs_through(self, epoch: int) -> float:
+        """Epochs trained up to the end of ``epoch``. A step limit (``--trainer.max_steps``) may cut the run's last
+        epoch, whose end still runs: that epoch counts by its share of a full epoch's optimizer steps."""
+        ends = {e: step for e, step, _ in self.values("train/loss")}
+        last = max(ends, default=-1)
+        if epoch != last or epoch < 1 or 0 not in ends or epoch - 1 not in ends:
+            return epoch + 1.0
+        return epoch + min(1.0, (ends[epoch] - ends[epoch - 1]) / (ends[0] + 1))
 
 
 def _resume_number(path: Path) -> int:

@@ -47,6 +47,14 @@ def test_report_counts_evaluation_with_its_tta_passes(cifar_dir: Path, tmp_path:
     assert float(row["eval PFLOPs"]) == pytest.approx(expected, rel=0.01)
     assert float(row["PFLOPs (train + eval)"]) == pytest.approx(float(row["train PFLOPs to best"]) + expected, rel=0.01)
     assert "3x the forward FLOPs" in (out / "groups.md").read_text()
+    # A later test without TTA is the one reported: its evaluation counts one pass per test image.
+    plain = ("--model.flip_tta=false", "--model.translate_tta=false")
+    CnnbenchCLI(args=["test", *base_args(cifar_dir, root, *options, *plain, f"--ckpt_path={last}")])
+    main(["report", str(root), f"--out={out}", "--figures=none"])
+    header, row = read_csv(out / "groups.csv")
+    row = dict(zip(header, row, strict=True))
+    expected = mflops * 1e6 * ((best + 1) * val_passes + test_n) / 1e15
+    assert float(row["eval PFLOPs"]) == pytest.approx(expected, rel=0.01)
 
 
 def read_csv_dicts(path: Path) -> list[dict[str, str]]:

@@ -143,7 +143,8 @@ def to_best(run: RunRecord, mflops: float) -> tuple[float | None, float | None]:
 
 def evaluation_pflops(run: RunRecord, mflops: float) -> float | None:
     """Evaluation PFLOPs up to the best epoch (as ``to_best``): each validation of the validation split, and the
-    ``cnnbench test`` of the official test split if the run has one, every TTA pass counted (``report.compute``)."""
+    latest ``cnnbench test`` of the official test split if the run has one, with that test's TTA options; every TTA
+    pass counted (``report.compute``)."""
     accs, ends = run.per_epoch("val/acc"), run.per_epoch("train/loss")
     if not accs and not ends:
         return None
@@ -151,9 +152,13 @@ def evaluation_pflops(run: RunRecord, mflops: float) -> float | None:
     options, data = run.data_options, (environment(run) or {}).get("data") or {}
     # Runs recorded before environment.json counted evaluation images: the configured and the official sizes.
     val_images = data.get("val_images", options.get("val_size", 5000))
-    test_images = data.get("test_images", DATASETS[run.dataset].test_size) if run.test_acc is not None else 0
     val_epochs = sum(1 for epoch, _ in accs if epoch <= best)
-    return eval_pflops(run.hparams, mflops, options.get("batch_size", 128), val_images, val_epochs, test_images)
+    validation = eval_pflops(run.hparams, mflops, options.get("batch_size", 128), val_images, val_epochs, 0)
+    if run.latest_test is None:
+        return validation
+    test_hparams, test_batch_size = run.test_options  # the test's own TTA options, which may differ from the fit's
+    test_images = data.get("test_images", DATASETS[run.dataset].test_size)
+    return validation + eval_pflops(test_hparams, mflops, test_batch_size, 0, 0, test_images)
 
 
 @dataclass

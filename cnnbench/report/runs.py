@@ -104,15 +104,28 @@ class RunRecord:
         return max(accs) if accs else None
 
     @property
+    def latest_test(self) -> Path | None:
+        """The folder of the latest ``cnnbench test`` of this run that logged ``test/acc`` (``test-<time>/``)."""
+        for folder in sorted(self.path.glob("test-*"), reverse=True):
+            if _test_accs(folder):
+                return folder
+        return None
+
+    @property
     def test_acc(self) -> float | None:
         """``test/acc`` of the latest ``cnnbench test`` of this run (they write ``test-<time>/metrics.csv``)."""
-        for folder in sorted(self.path.glob("test-*"), reverse=True):
-            if (folder / "metrics.csv").is_file():
-                with open(folder / "metrics.csv", newline="") as f:
-                    accs = [float(r["test/acc"]) for r in csv.DictReader(f) if r.get("test/acc")]
-                if accs:
-                    return accs[-1]
-        return None
+        folder = self.latest_test
+        return _test_accs(folder)[-1] if folder else None
+
+    @property
+    def test_options(self) -> tuple[dict, int]:
+        """(hyperparameters, batch size) of the latest test: a test may change the evaluation (its TTA options)."""
+        folder = self.latest_test
+        hparams = _read_yaml(folder / "hparams.yaml") if folder else None
+        config = _read_yaml(folder / "config.yaml") if folder else None
+        data = (config or {}).get("data") or {}
+        options = data.get("init_args") or {} if "class_path" in data else data
+        return hparams or self.hparams, options.get("batch_size") or self.data_options.get("batch_size", 128)
 
     @property
     def s_per_epoch(self) -> float | None:
@@ -152,3 +165,14 @@ def _resume_number(path: Path) -> int:
 
 def fmt(value: float | None, spec: str) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _test_accs(folder: Path) -> list[float]:
+    if not (folder / "metrics.csv").is_file():
+        return []
+    with open(folder / "metrics.csv", newline="") as f:
+        return [float(r["test/acc"]) for r in csv.DictReader(f) if r.get("test/acc")]
+
+
+def _read_yaml(path: Path) -> dict | None:
+    return yaml.safe_load(path.read_text()) if path.is_file() else None

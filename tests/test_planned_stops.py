@@ -187,6 +187,11 @@ def test_a_limit_at_an_epoch_end_says_how_to_continue_and_a_finished_run_does_no
     resumed = CnnbenchCLI(args=["fit", *args, "--ckpt_path=last"])
     assert load(resumed.run_dir)["global_step"] == EPOCHS * STEPS_PER_EPOCH
     assert "resume with --ckpt_path last" not in caplog.text  # it ran to max_epochs: nothing left to continue
+    caplog.clear()
+    # A run whose length is its step count (max_steps alone: the schedule spans it) ends complete, mid-epoch too.
+    steps_only = base_args(cifar_dir, tmp_path / "steps", "--trainer.max_epochs=-1")
+    CnnbenchCLI(args=["fit", *steps_only, f"--trainer.max_steps={STEPS_PER_EPOCH + 2}"])
+    assert "cnnbench: step limit reached" not in caplog.text
 
 
 def test_early_stopping_stays_final_and_a_resume_without_it_trains_on(

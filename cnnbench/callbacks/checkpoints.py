@@ -182,6 +182,8 @@ class LatestCheckpoint(Checkpoint):
             return  # no planned stop, or training went on after it (and the stop was not what ended it)
         if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:
             return  # the limit coincided with the last epoch's end: nothing is left to resume
+        if self._stop[0] == "step" and trainer.max_epochs in (None, -1):
+            return  # max_steps alone is the run's length (its LR schedule spans it): the run is complete
         kind, step = self._stop
         what, how = STOP_MESSAGES[kind]
         rank_zero_info(f"cnnbench: {what} at step {step}, saved to {self.path}; resume with --ckpt_path last{how}.")

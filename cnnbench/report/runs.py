@@ -52,8 +52,13 @@ class RunRecord:
     @property
     def data_options(self) -> dict:
         """The data module's options (its ``init_args`` when the config names its class)."""
-        data = self.config["data"]
-        return dict(data.get("init_args") or {}) if "class_path" in data else dict(data)
+        return _data_options(self.config)
+
+    @property
+    def environment(self) -> dict | None:
+        """The run's ``environment.json`` (None for runs from before it)."""
+        path = self.path / "environment.json"
+        return json.loads(path.read_text()) if path.is_file() else None
 
     @property
     def label(self) -> str:
@@ -122,9 +127,7 @@ class RunRecord:
         """(hyperparameters, batch size) of the latest test: a test may change the evaluation (its TTA options)."""
         folder = self.latest_test
         hparams = _read_yaml(folder / "hparams.yaml") if folder else None
-        config = _read_yaml(folder / "config.yaml") if folder else None
-        data = (config or {}).get("data") or {}
-        options = data.get("init_args") or {} if "class_path" in data else data
+        options = _data_options(_read_yaml(folder / "config.yaml") or {}) if folder else {}
         return hparams or self.hparams, options.get("batch_size") or self.data_options.get("batch_size", 128)
 
     @property
@@ -140,8 +143,7 @@ class RunRecord:
     def size(self) -> tuple[int, float]:
         """(parameters, forward MFLOPs per image) of the network the run trained, as ``environment.json`` recorded
         it; runs from before that record are counted at the registry's default options."""
-        env = self.path / "environment.json"
-        recorded = (json.loads(env.read_text()) or {}).get("model") if env.is_file() else None
+        recorded = (self.environment or {}).get("model")
         if recorded:
             return int(recorded["params"]), float(recorded["mflops"])
         hp = self.hparams
@@ -172,6 +174,11 @@ def _test_accs(folder: Path) -> list[float]:
         return []
     with open(folder / "metrics.csv", newline="") as f:
         return [float(r["test/acc"]) for r in csv.DictReader(f) if r.get("test/acc")]
+
+
+def _data_options(config: dict) -> dict:
+    data = config.get("data") or {}
+    return dict(data.get("init_args") or {}) if "class_path" in data else dict(data)
 
 
 def _read_yaml(path: Path) -> dict | None:

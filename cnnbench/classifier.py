@@ -249,4 +249,8 @@ class ImageClassifier(LightningModule):
         save_global_train_means(checkpoint)
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
-        return optimizer_config(self, self.hparams, self.trainer)
+        return optimizer_config(self, self.hparams, self.trainer, self.shifts_at_norm_lr())
+
+    def shifts_at_norm_lr(self) -> list[Tensor]:
+        """Parameters besides the normalization layers' that ``norm_lr_scale`` speeds up (a model's own shifts)."""
+        return []

@@ -4,13 +4,14 @@ optimizer and schedule a classifier's options build."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from lightning.fabric.utilities.data import AttributeDict
 from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
-from torch import nn
+from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -26,17 +27,23 @@ NORM_LAYERS = (
 
 
 def param_groups(
-    model: nn.Module, weight_decay: float, decay_norm_and_bias: bool = False, norm_lr_scale: float = 1.0
+    model: nn.Module,
+    weight_decay: float,
+    decay_norm_and_bias: bool = False,
+    norm_lr_scale: float = 1.0,
+    with_norms: Sequence[Tensor] = (),
 ) -> list[dict[str, Any]]:
     """Split parameters into a decayed group and an undecayed one (biases and norm weights, i.e. ndim <= 1).
 
-    With ``norm_lr_scale`` != 1 the normalization layers' parameters form a third group whose LR is the others'
-    times ``norm_lr_scale`` (an ``lr_scale`` key the optimizer setup multiplies in) and whose weight decay, if any,
-    is divided by it, so that the decay per step (LR times decay) stays that of the other parameters.
+    With ``norm_lr_scale`` != 1 the normalization layers' parameters (and ``with_norms``, a model's other
+    shifts) form a third group whose LR is the others' times ``norm_lr_scale`` (an ``lr_scale`` key the optimizer
+    setup multiplies in) and whose weight decay, if any, is divided by it, so that the decay per step (LR times
+    decay) stays that of the other parameters.
     """
     norm_params = set()
     if norm_lr_scale != 1.0:
         norm_params = {id(p) for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters()}
+        norm_params |= {id(p) for p in with_norms}
     decay, no_decay, norm = [], [], []
     for param in model.parameters():
         if not param.requires_grad:
@@ -123,10 +130,13 @@ def schedule_steps(trainer: Trainer) -> tuple[int, int]:
     return total_steps, steps_per_epoch
 
 
-def optimizer_config(model: nn.Module, hp: AttributeDict, trainer: Trainer) -> OptimizerLRSchedulerConfig:
+def optimizer_config(
+    model: nn.Module, hp: AttributeDict, trainer: Trainer, with_norms: Sequence[Tensor] = ()
+) -> OptimizerLRSchedulerConfig:
     """The optimizer (``hp.optimizer``: sgd, adam, adamw or muon) and per-step LR schedule of ``model``, as
-    ``ImageClassifier``'s options ``hp`` say; what ``configure_optimizers`` returns."""
-    groups = param_groups(model, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale)
+    ``ImageClassifier``'s options ``hp`` say; what ``configure_optimizers`` returns. ``with_norms``: parameters
+    trained at the normalization layers' LR (``param_groups``)."""
+    groups = param_groups(model, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale, with_norms)
     for group in groups:
         group["lr"] = hp.lr * group.get("lr_scale", 1.0)
     if hp.optimizer == "sgd":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -89,6 +90,25 @@ def test_the_whitening_bias_stops_training_after_its_epochs_and_a_resumed_run_st
     assert not torch.allclose(bias_at_7, initial.backbone[0].bias)  # it trained in the first epoch
     trained_on = fit("control")
     assert not torch.allclose(trained_on.model.backbone[0].bias, bias_at_7)  # unfrozen, it moves on
+
+
+def test_the_whitening_bias_trains_at_the_batchnorm_biases_lr_when_asked(cifar_dir: Path, tmp_path: Path) -> None:
+    def group_lrs(root: str, *extra: str) -> tuple[float, float, float]:
+        args = [a for a in base_args(cifar_dir, tmp_path / root, "--trainer.max_steps=1", *extra)
+                if a != "--model=simple_cnn"]  # fmt: skip
+        cli = CnnbenchCLI(args=["fit", "--model=airnet", "--model.whiten_images=40", "--model.norm_lr_scale=64",
+                                "--model.decay_norm_and_bias=true", "--model.weight_decay=0.01", *args])  # fmt: skip
+        model, optimizer = cli.model, cli.trainer.optimizers[0]
+        group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+        bias, head = group_of[id(model.backbone[0].bias)], group_of[id(model.backbone[-1].weight)]
+        shift = group_of[id(model.backbone[2][2].bias)]  # the first BatchNorm's
+        assert bias["lr"] * bias["weight_decay"] == pytest.approx(head["lr"] * head["weight_decay"])  # decay per step
+        return bias["lr"], head["lr"], shift["lr"]
+
+    bias, head, shift = group_lrs("default")
+    assert bias == head and shift == pytest.approx(64 * head)
+    bias, head, shift = group_lrs("at_norm_lr", "--model.whiten_bias_at_norm_lr=true")
+    assert bias == shift == pytest.approx(64 * head)
 
 
 class StandInTrainer:

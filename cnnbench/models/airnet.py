@@ -107,6 +107,8 @@ class AirNet(ImageClassifier):
             (a resumed fit keeps the checkpoint's). 0: no whitening, the first layer is an ordinary trained conv.
         whiten_bias_epochs: Epochs after which the whitening layer's bias stops training (airbench: 3); None
             trains it all run.
+        whiten_bias_at_norm_lr: Train the whitening layer's bias at the BatchNorm biases' LR (``norm_lr_scale``
+            times the LR), as airbench and the 2025 speedrun do; off, at the LR of the head.
         dirac: Dirac-initialize the convolutions (False: PyTorch's default init).
         activation: The conv groups' activation, ``gelu`` (airbench) or ``silu`` (hiverge's 2025 speedrun).
     """
@@ -119,6 +121,7 @@ class AirNet(ImageClassifier):
         bn_momentum: float = 0.4,
         whiten_images: NonNegativeInt = 5000,
         whiten_bias_epochs: NonNegativeFloat | None = None,
+        whiten_bias_at_norm_lr: bool = False,
         dirac: bool = True,
         activation: Activation = "gelu",
         **kwargs: Any,
@@ -141,6 +144,9 @@ class AirNet(ImageClassifier):
                 self.init_whitening(self.training_images(self.hparams.whiten_images))
             whiten: nn.Conv2d = self.backbone[0]
             broadcast_from_rank_zero([whiten.weight.data, whiten.bias.data])
+
+    def shifts_at_norm_lr(self) -> list[Tensor]:
+        return [self.backbone[0].bias] if self.hparams.whiten_bias_at_norm_lr else []
 
     def on_train_start(self) -> None:
         epochs = self.hparams.whiten_bias_epochs

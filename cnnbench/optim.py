@@ -31,19 +31,19 @@ def param_groups(
     weight_decay: float,
     decay_norm_and_bias: bool = False,
     norm_lr_scale: float = 1.0,
-    with_norms: Sequence[Tensor] = (),
+    shifts_at_norm_lr: Sequence[Tensor] = (),
 ) -> list[dict[str, Any]]:
     """Split parameters into a decayed group and an undecayed one (biases and norm weights, i.e. ndim <= 1).
 
-    With ``norm_lr_scale`` != 1 the normalization layers' parameters (and ``with_norms``, a model's other
-    shifts) form a third group whose LR is the others' times ``norm_lr_scale`` (an ``lr_scale`` key the optimizer
-    setup multiplies in) and whose weight decay, if any, is divided by it, so that the decay per step (LR times
-    decay) stays that of the other parameters.
+    With ``norm_lr_scale`` != 1 the normalization layers' parameters (and ``shifts_at_norm_lr``, a model's
+    other shifts) form a third group whose LR is the others' times ``norm_lr_scale`` (an ``lr_scale`` key the
+    optimizer setup multiplies in) and whose weight decay, if any, is divided by it, so that the decay per step
+    (LR times decay) stays that of the other parameters.
     """
     norm_params = set()
     if norm_lr_scale != 1.0:
         norm_params = {id(p) for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters()}
-        norm_params |= {id(p) for p in with_norms}
+        norm_params |= {id(p) for p in shifts_at_norm_lr}
     decay, no_decay, norm = [], [], []
     for param in model.parameters():
         if not param.requires_grad:
@@ -131,12 +131,12 @@ def schedule_steps(trainer: Trainer) -> tuple[int, int]:
 
 
 def optimizer_config(
-    model: nn.Module, hp: AttributeDict, trainer: Trainer, with_norms: Sequence[Tensor] = ()
+    model: nn.Module, hp: AttributeDict, trainer: Trainer, shifts_at_norm_lr: Sequence[Tensor] = ()
 ) -> OptimizerLRSchedulerConfig:
     """The optimizer (``hp.optimizer``: sgd, adam, adamw or muon) and per-step LR schedule of ``model``, as
-    ``ImageClassifier``'s options ``hp`` say; what ``configure_optimizers`` returns. ``with_norms``: parameters
-    trained at the normalization layers' LR (``param_groups``)."""
-    groups = param_groups(model, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale, with_norms)
+    ``ImageClassifier``'s options ``hp`` say; what ``configure_optimizers`` returns. ``shifts_at_norm_lr``:
+    parameters trained at the normalization layers' LR (``param_groups``)."""
+    groups = param_groups(model, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale, shifts_at_norm_lr)
     for group in groups:
         group["lr"] = hp.lr * group.get("lr_scale", 1.0)
     if hp.optimizer == "sgd":

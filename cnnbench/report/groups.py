@@ -88,7 +88,7 @@ def run_group(run_dir: Path, config: Mapping[str, Any]) -> str:
 
 def data_id(run: RunRecord) -> tuple[str, str] | None:
     """(data files' checksum, validation split's checksum) of a run, None when it recorded none."""
-    data = (run.environment or {}).get("data") or {}
+    data = run.recorded_data
     if "files_sha256" not in data:
         return None
     return data["files_sha256"], data.get("val_split_sha256", "")
@@ -131,7 +131,7 @@ def to_best(run: RunRecord, mflops: float) -> tuple[float | None, float | None]:
         return None, None
     best = max(accs, key=lambda ev: (ev[1], -ev[0]))[0] if accs else ends[-1][0]
     seconds = [s for e, s in run.per_epoch("train/epoch_s") if e <= best]
-    images = ((run.environment or {}).get("data") or {}).get("train_images")
+    images = run.recorded_data.get("train_images")
     pflops = 3 * mflops * 1e6 * images * run.epochs_through(best) / 1e15 if images else None
     return (sum(seconds) if seconds else None), pflops
 
@@ -144,7 +144,7 @@ def evaluation_pflops(run: RunRecord, mflops: float) -> float | None:
     if not accs and not ends:
         return None
     best = max(accs, key=lambda ev: (ev[1], -ev[0]))[0] if accs else ends[-1][0]
-    options, data = run.data_options, (run.environment or {}).get("data") or {}
+    options, data = run.data_options, run.recorded_data
     # Runs recorded before environment.json counted evaluation images: the configured and the official sizes.
     val_images = data.get("val_images", options.get("val_size", 5000))
     val_epochs = sum(1 for epoch, _ in accs if epoch <= best)

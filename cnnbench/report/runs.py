@@ -7,6 +7,7 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -54,11 +55,16 @@ class RunRecord:
         """The data module's options (its ``init_args`` when the config names its class)."""
         return _data_options(self.config)
 
-    @property
+    @cached_property
     def environment(self) -> dict | None:
-        """The run's ``environment.json`` (None for runs from before it)."""
+        """The run's ``environment.json`` (None for runs from before it), read once."""
         path = self.path / "environment.json"
         return json.loads(path.read_text()) if path.is_file() else None
+
+    @property
+    def recorded_data(self) -> dict:
+        """What ``environment.json`` recorded about the data (files' checksum, split sizes); {} without it."""
+        return (self.environment or {}).get("data") or {}
 
     @property
     def label(self) -> str:

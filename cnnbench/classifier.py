@@ -81,6 +81,8 @@ class ImageClassifier(LightningModule):
         tta_uncertain_fraction: Run ``flip_tta``/``translate_tta`` only on this share of each evaluation batch, the
             images whose plain prediction is least confident; the others keep the plain prediction (``cnnbench.tta``;
             the 2025 CIFAR-10 speedrun: 0.25). 1: every image.
+        tta_equal_weights: Average the ``translate_tta`` views alike (the 2025 speedrun) instead of the unshifted
+            image's logits counting half and each shifted copy's a quarter (airbench).
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class ImageClassifier(LightningModule):
         muon_renorm_every: NonNegativeInt = 0,
         muon_aux: AuxName = "sgd",
         tta_uncertain_fraction: ClosedUnitInterval = 1.0,
+        tta_equal_weights: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -178,7 +181,8 @@ class ImageClassifier(LightningModule):
         """Logits for evaluation: test-time augmentation as ``flip_tta`` and ``translate_tta`` say, on the
         ``tta_uncertain_fraction`` of the images least confident in their plain logits."""
         hp = self.hparams
-        return tta_logits(self, images, hp.flip_tta, hp.translate_tta, hp.get("tta_uncertain_fraction", 1.0))
+        share, equal = hp.get("tta_uncertain_fraction", 1.0), hp.get("tta_equal_weights", False)  # older checkpoints
+        return tta_logits(self, images, hp.flip_tta, hp.translate_tta, share, equal)
 
     def on_train_epoch_start(self) -> None:
         # A checkpoint written at an epoch end holds that epoch's running sums (they are persistent); a new epoch

@@ -18,9 +18,10 @@ from cnnbench.runs import CHECKPOINT_DIR, LAST_NAME, find_best
 
 # Model options a checkpoint does not impose on a new command: shapes (from the data), how the model runs, and how
 # it is evaluated (test-time augmentation: `test --model.translate_tta false` compares a checkpoint without it).
-RUN_CHOICES = frozenset(
-    {"num_classes", "in_channels", "image_size", "channels_last", "compile", "flip_tta", "translate_tta"}
-)
+RUN_CHOICES = frozenset({
+    "num_classes", "in_channels", "image_size", "channels_last", "compile",
+    "flip_tta", "translate_tta", "tta_uncertain_fraction", "tta_equal_weights",
+})  # fmt: skip
 
 
 def final_state(checkpoint_dir: Path) -> Path | None:

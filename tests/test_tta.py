@@ -1,12 +1,15 @@
-"""TTA on the least-confident share of the images (cnnbench.tta, ImageClassifier.evaluation_logits)."""
+"""TTA: its views' weights, on the least-confident share of the images (cnnbench.tta, evaluation_logits)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
 import cnnbench.models  # noqa: F401  (defines the zoo)
 from cnnbench.models.registry import model_specs
-from cnnbench.tta import evaluation_passes, least_confident
+from cnnbench.tta import evaluation_passes, least_confident, tta_logits
+from tests.helpers.runs import CnnbenchCLI, base_args
 
 
 def test_least_confident_picks_the_rows_with_the_lowest_top_probability() -> None:
@@ -47,3 +50,27 @@ def test_only_the_least_confident_images_get_tta_and_only_their_views_run() -> N
     assert torch.equal(mixed[others], plain[others])
     assert not torch.allclose(mixed[chosen], plain[chosen])
     assert sum(seen) == evaluation_passes(8, 8, flip=True, translate=True, share=0.25) == 8 + 2 * 5
+
+
+def test_the_views_are_weighted_as_airbench_or_alike_as_the_speedrun() -> None:
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    model = classifier(1.0)
+    with torch.no_grad():
+        padded = torch.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")
+        shifts = [images, padded[..., :32, :32], padded[..., 2:, 2:]]
+        views = [model(x) for shifted in shifts for x in (shifted, shifted.flip(-1))]
+        airbench = tta_logits(model, images, flip=True, translate=True)
+        equal = tta_logits(model, images, flip=True, translate=True, equal_weights=True)
+    torch.testing.assert_close(airbench, (views[0] + views[1]) / 4 + sum(views[2:]) / 8)
+    torch.testing.assert_close(equal, sum(views) / 6)
+    assert not torch.allclose(equal, airbench)
+
+
+def test_a_test_evaluates_as_it_is_told_not_as_the_checkpoint_was(cifar_dir: Path, tmp_path: Path) -> None:
+    trained = ("--model.flip_tta=true", "--model.translate_tta=true", "--model.tta_uncertain_fraction=0.25")
+    fit = CnnbenchCLI(args=["fit", *base_args(cifar_dir, tmp_path, *trained, "--trainer.max_epochs=1")])
+    last = fit.run_dir / "checkpoints/last.ckpt"
+    told = ("--model.tta_uncertain_fraction=0.5", "--model.tta_equal_weights=true")
+    test = CnnbenchCLI(args=["test", *base_args(cifar_dir, tmp_path, *trained, *told, f"--ckpt_path={last}")])
+    assert test.model.hparams.tta_uncertain_fraction == 0.5
+    assert test.model.hparams.tta_equal_weights is True

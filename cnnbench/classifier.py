@@ -77,6 +77,8 @@ class ImageClassifier(LightningModule):
         muon_ns_steps: Newton-Schulz iterations per update (torch's default 5; the CIFAR-10 speedruns use 3).
         muon_renorm_every: Rescale each Muon weight to norm sqrt(output channels) every this many steps
             (airbench94_muon: every step; 0: never).
+        muon_renorm_every_final: With ``muon_renorm_every`` k > 0, let the period grow linearly over the run's
+            schedule from k steps to this many (the 2025 CIFAR-10 speedrun: 2 to 17); 0: every k steps throughout.
         muon_aux: Optimizer of the parameters Muon does not update: ``sgd`` or ``adamw``.
         tta_uncertain_fraction: Run ``flip_tta``/``translate_tta`` only on this share of each evaluation batch, the
             images whose plain prediction is least confident; the others keep the plain prediction (``cnnbench.tta``;
@@ -113,6 +115,7 @@ class ImageClassifier(LightningModule):
         muon_weight_decay: NonNegativeFloat = 0.0,
         muon_ns_steps: IntFrom1To99 = 5,
         muon_renorm_every: NonNegativeInt = 0,
+        muon_renorm_every_final: NonNegativeInt = 0,
         muon_aux: AuxName = "sgd",
         tta_uncertain_fraction: ClosedUnitInterval = 1.0,
         tta_equal_weights: bool = False,

@@ -139,6 +139,8 @@ def optimizer_config(
     groups = param_groups(model, hp.weight_decay, hp.decay_norm_and_bias, hp.norm_lr_scale, shifts_at_norm_lr)
     for group in groups:
         group["lr"] = hp.lr * group.get("lr_scale", 1.0)
+    # Sized from the trainer so the schedules span exactly this run (and a resumed one continues them).
+    total_steps, steps_per_epoch = schedule_steps(trainer)
     if hp.optimizer == "sgd":
         optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
     elif hp.optimizer == "adam":
@@ -148,10 +150,8 @@ def optimizer_config(
     else:
         groups = muon_groups(groups, model, hp.muon_lr, hp.muon_momentum, hp.muon_weight_decay, hp.muon_aux)
         optimizer = Muon(groups, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.muon_ns_steps,
-                         renorm_every=hp.muon_renorm_every)  # fmt: skip
-
-    # Sized from the trainer so the schedule spans exactly this run (and a resumed one continues it).
-    total_steps, steps_per_epoch = schedule_steps(trainer)
+                         renorm_every=hp.muon_renorm_every, renorm_every_final=hp.get("muon_renorm_every_final", 0),
+                         total_steps=total_steps)  # fmt: skip
     scheduler = WarmupDecayLR(
         optimizer,
         total_steps=total_steps,

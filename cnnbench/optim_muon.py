@@ -61,16 +61,22 @@ class Muon(Optimizer):
     ``(1 - momentum) * g + momentum * B`` (Nesterov) or ``B``, orthogonalized through its (out, rest) view
     (``O``); decoupled decay ``p *= 1 - lr * weight_decay``; ``p -= lr * lr_ratio * O``. With ``renorm_every``
     k > 0, every k-th step first rescales the weight to norm sqrt(out) (the 2025 CIFAR-10 recipes' weight
-    normalization; the step count is optimizer state, so it resumes).
+    normalization; the step count is optimizer state, so it resumes). With ``renorm_every_final`` K > 0 as well,
+    the period grows linearly over the ``total_steps`` of the run, from k to K (the 2025 speedrun: 2 to 17): the
+    weights' norms grow between rescalings, and ever more so late in the run, which lowers the update's size
+    relative to the weight as the run ends.
     """
 
     def __init__(
         self, groups: list[dict[str, Any]], momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5,
-        renorm_every: int = 0, betas: tuple[float, float] = (0.9, 0.999),
+        renorm_every: int = 0, betas: tuple[float, float] = (0.9, 0.999), renorm_every_final: int = 0,
+        total_steps: int = 1,
     ) -> None:  # fmt: skip
         defaults = {"lr": 1e-3, "weight_decay": 0.0, "momentum": momentum, "nesterov": nesterov, "muon": False,
                     "aux": "sgd", "ns_steps": ns_steps, "renorm_every": renorm_every, "betas": betas}  # fmt: skip
         super().__init__(groups, defaults)
+        # Not group options: a resume that extends the run sets them anew rather than restoring the old ones.
+        self.renorm_every_final, self.total_steps = renorm_every_final, max(1, total_steps)
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
@@ -103,11 +109,21 @@ class Muon(Optimizer):
             # once the Newton-Schulz iteration normalizes it.
             buf.lerp_(p.grad, 1 - momentum)
             direction = p.grad.lerp(buf, momentum) if group["nesterov"] else buf
-            if every and int(state["step"]) % every == 0:
+            if every and self._renorm_due(state, every):
                 renormalize_(p)
             update = newton_schulz(direction.reshape(len(direction), -1), group["ns_steps"]).view_as(p)
             p.mul_(1 - lr * group["weight_decay"])
             p.add_(update.to(p.dtype), alpha=-lr * lr_ratio(p.shape))
+
+    def _renorm_due(self, state: dict[str, Any], every: int) -> bool:
+        step = int(state["step"])
+        if not self.renorm_every_final:
+            return step % every == 0
+        period = every + int((self.renorm_every_final - every) * step / self.total_steps)
+        if step - state.get("last_renorm", 0) < period:
+            return False
+        state["last_renorm"] = step  # a Python int: optimizer state that stays on the host
+        return True
 
     def _sgd_step(self, group: dict[str, Any], params: list[Tensor]) -> None:
         buffers = [self.state[p].get("momentum_buffer") for p in params]

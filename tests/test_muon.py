@@ -72,6 +72,25 @@ def test_renormalization_rescales_the_weight_on_every_kth_step() -> None:
     assert q.norm().item() == pytest.approx(5**0.5)
 
 
+def test_the_renormalization_period_grows_over_the_run_when_asked() -> None:
+    # Period 2 + int(4 * step / 10) steps since the last rescaling: due at steps 2 (period 2) and 6 (period 4);
+    # at step 10 the period is 6 and only 4 steps have passed.
+    gen = torch.Generator().manual_seed(5)
+    weight = torch.randn(8, 4, 3, 3, generator=gen) * 3
+    grads = [torch.randn(8, 4, 3, 3, generator=gen) for _ in range(10)]
+    p = nn.Parameter(weight.clone())
+    group = {"params": [p], "lr": 0.1, "weight_decay": 0.0, "muon": True}
+    opt = Muon([group], momentum=0.0, renorm_every=2, renorm_every_final=6, total_steps=10)
+    reference = weight.clone()
+    for step, g in enumerate(grads, start=1):
+        p.grad = g
+        opt.step()
+        if step in (2, 6):
+            reference = reference * (8**0.5 / reference.norm())
+        reference = reference - 0.1 * newton_schulz(g.reshape(8, -1)).float().view_as(g)
+        torch.testing.assert_close(p.detach(), reference, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("aux", ["sgd", "adamw"])
 def test_the_other_groups_step_as_torchs_sgd_and_adamw(aux: str) -> None:
     gen = torch.Generator().manual_seed(3)
@@ -128,7 +147,8 @@ def test_the_schedule_scales_every_group_in_proportion() -> None:
     assert muon_lrs[0] == pytest.approx(0.1) and max(muon_lrs) == pytest.approx(0.2) and muon_lrs[-1] < 0.1
 
 
-def test_state_dict_round_trip_continues_exactly() -> None:
+@pytest.mark.parametrize("renorm_every_final", [0, 4])
+def test_state_dict_round_trip_continues_exactly(renorm_every_final: int) -> None:
     gen = torch.Generator().manual_seed(4)
     model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6), nn.Flatten(), nn.Linear(6 * 4 * 4, 3))
     x, y = torch.randn(8, 3, 6, 6, generator=gen), torch.randint(0, 3, (8,), generator=gen)
@@ -137,7 +157,8 @@ def test_state_dict_round_trip_continues_exactly() -> None:
         groups = param_groups(m, 1e-3)
         for g in groups:
             g["lr"] = 0.05
-        return Muon(muon_groups(groups, m, 0.1, 0.9, 1e-2, "sgd"), momentum=0.8, renorm_every=2)
+        return Muon(muon_groups(groups, m, 0.1, 0.9, 1e-2, "sgd"), momentum=0.8, renorm_every=2,
+                    renorm_every_final=renorm_every_final, total_steps=5)  # fmt: skip
 
     def train(m: nn.Module, opt: Muon, steps: int) -> None:
         for _ in range(steps):

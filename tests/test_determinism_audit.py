@@ -98,7 +98,7 @@ def test_zoo_backbones_use_no_op_that_deterministic_cuda_refuses(name: str) -> N
     assert refused_ops(model, torch.randn(2, 3, image_size, image_size)) == {}
 
 
-@pytest.mark.parametrize("config", ["fast.yaml", "fast94.yaml", "fast94_speedrun.yaml"])
+@pytest.mark.parametrize("config", ["fast.yaml", "fast94_lookahead.yaml", "fast94.yaml"])
 def test_fast_recipes_use_no_op_that_deterministic_cuda_refuses(config: str) -> None:
     model_config = yaml.safe_load((CONFIGS / config).read_text())["model"]
     cls = getattr(zoo, model_config["class_path"].rsplit(".", 1)[1])

@@ -184,8 +184,7 @@ class ImageClassifier(LightningModule):
         """Logits for evaluation: test-time augmentation as ``flip_tta`` and ``translate_tta`` say, on the
         ``tta_uncertain_fraction`` of the images least confident in their plain logits."""
         hp = self.hparams
-        share, equal = hp.get("tta_uncertain_fraction", 1.0), hp.get("tta_equal_weights", False)  # older checkpoints
-        return tta_logits(self, images, hp.flip_tta, hp.translate_tta, share, equal)
+        return tta_logits(self, images, hp.flip_tta, hp.translate_tta, hp.tta_uncertain_fraction, hp.tta_equal_weights)
 
     def on_train_epoch_start(self) -> None:
         # A checkpoint written at an epoch end holds that epoch's running sums (they are persistent); a new epoch

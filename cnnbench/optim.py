@@ -150,7 +150,7 @@ def optimizer_config(
     else:
         groups = muon_groups(groups, model, hp.muon_lr, hp.muon_momentum, hp.muon_weight_decay, hp.muon_aux)
         optimizer = Muon(groups, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.muon_ns_steps,
-                         renorm_every=hp.muon_renorm_every, renorm_every_final=hp.get("muon_renorm_every_final", 0),
+                         renorm_every=hp.muon_renorm_every, renorm_every_final=hp.muon_renorm_every_final,
                          total_steps=total_steps)  # fmt: skip
     scheduler = WarmupDecayLR(
         optimizer,
